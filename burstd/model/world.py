@@ -1,0 +1,107 @@
+"""The world snapshot the engine decides on: what the edges observed, already turned into values.
+
+Every observation carries ``observed_at`` (seconds since the epoch, as given by the caller) so the engine
+can tell fresh data from stale data without reading a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """CPU in cores and memory in bytes."""
+
+    cpu: float = 0.0
+    memory: float = 0.0
+
+    def __add__(self, other: Resources) -> Resources:
+        return Resources(self.cpu + other.cpu, self.memory + other.memory)
+
+    def __sub__(self, other: Resources) -> Resources:
+        return Resources(self.cpu - other.cpu, self.memory - other.memory)
+
+    def scale(self, factor: float) -> Resources:
+        return Resources(self.cpu * factor, self.memory * factor)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One value of a signal and when it was observed."""
+
+    value: float
+    observed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSummary:
+    """A Karmada member cluster's ``status.resourceSummary`` (allocatable, allocated, allocating)."""
+
+    name: str
+    allocatable: Resources
+    allocated: Resources
+    allocating: Resources
+    ready: bool
+    observed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadState:
+    """One managed workload: its desired replicas (FederatedHPA or template), per-replica requests, and
+    where the Karmada scheduler placed its replicas (ResourceBinding ``spec.clusters``)."""
+
+    key: str  # "<namespace>/<propagationPolicy name>"
+    desired_replicas: int
+    request: Resources
+    replicas_by_cluster: Mapping[str, int]
+    ready_by_cluster: Mapping[str, int]
+    unschedulable_replicas: int
+    observed_at: float
+    #: Static weights currently in the PropagationPolicy as written by anyone (cluster -> weight).
+    weights: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class MachineInfo:
+    """A cloud node (a Cluster API Machine or a node-pool instance) and how busy it is."""
+
+    name: str
+    ready: bool
+    pods: int
+    created_at: float
+    deleting: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PoolState:
+    """What the capacity backend and the cloud provider report for one pool."""
+
+    name: str
+    desired: int  # nodes requested from the backend (spec.replicas)
+    ready: int  # nodes Ready
+    existing: int  # instances that exist and bill, as the cloud API reports them
+    failed: int
+    observed_at: float
+    machines: tuple[MachineInfo, ...] = ()
+    stock_out: bool = False  # the provider reports no stock / quota for this pool
+    price_per_node_hour: float | None = None  # a live quote; the policy's static price otherwise
+
+
+@dataclass(frozen=True, slots=True)
+class FleetBudget:
+    """What the fleet-wide limits leave to this policy after policies of higher priority."""
+
+    max_nodes: int | None = None
+    max_hourly_cost: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    clusters: Mapping[str, ClusterSummary]
+    workloads: tuple[WorkloadState, ...]
+    pools: Mapping[str, PoolState]
+    #: PromQL and other external signals, keyed by the condition's signal id (see engine.triggers).
+    signals: Mapping[str, Sample] = field(default_factory=dict)
+    budget: FleetBudget = field(default_factory=FleetBudget)
