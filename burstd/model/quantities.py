@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -58,7 +59,7 @@ def parse_quantity(text: str | int | float) -> float:
     if isinstance(text, bool):
         raise ValueError("expected a Kubernetes quantity such as '500m', '2', '4Gi', got a boolean")
     if isinstance(text, (int, float)):
-        if text < 0 or text != text:
+        if text < 0 or not math.isfinite(text):
             raise ValueError(f"quantity must be a non-negative number, got {text!r}")
         return float(text)
     match = _QUANTITY.match(text.strip())

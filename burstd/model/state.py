@@ -46,6 +46,10 @@ class BurstState:
     pool_targets: Mapping[str, int] = field(default_factory=dict)
     #: cloud replicas per workload that the weights written by burstd send to the cloud
     shifted: Mapping[str, int] = field(default_factory=dict)
+    #: the staticWeightList burstd last wrote, per workload (cluster -> weight)
+    weights: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    #: alert codes currently raised (an Alert action is emitted only when a code is newly raised)
+    alerts: tuple[str, ...] = ()
     #: cloud replica target of the current burst (after headroom and limits)
     target_cloud_replicas: int = 0
     last_shift_at: float | None = None
@@ -72,6 +76,8 @@ class BurstState:
             "holdingSince": dict(self.holding_since),
             "poolTargets": dict(self.pool_targets),
             "shifted": dict(self.shifted),
+            "weights": {k: dict(v) for k, v in self.weights.items()},
+            "alerts": list(self.alerts),
             "targetCloudReplicas": self.target_cloud_replicas,
             "lastShiftAt": self.last_shift_at,
             "lastShiftDirection": self.last_shift_direction,
@@ -104,6 +110,10 @@ class BurstState:
                 holding_since={str(k): float(v) for k, v in data.get("holdingSince", {}).items()},
                 pool_targets={str(k): int(v) for k, v in data.get("poolTargets", {}).items()},
                 shifted={str(k): int(v) for k, v in data.get("shifted", {}).items()},
+                weights={
+                    str(k): {str(c): int(w) for c, w in v.items()} for k, v in data.get("weights", {}).items()
+                },
+                alerts=tuple(str(a) for a in data.get("alerts", ())),
                 target_cloud_replicas=int(data.get("targetCloudReplicas", 0)),
                 last_shift_at=_opt_float(data.get("lastShiftAt")),
                 last_shift_direction=int(data.get("lastShiftDirection", 0)),

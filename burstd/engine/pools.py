@@ -1,0 +1,143 @@
+"""Which pools get nodes and which machines go: preference order, limits, stock-out backoff."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from burstd.model.world import PoolState
+from burstd.policy.spec import BurstPolicy, PoolSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_nodes: int | None
+    max_hourly_cost: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    targets: dict[str, int]
+    #: what capped the allocation below the wanted capacity, if anything (for an Alert)
+    capped_by: str | None
+
+
+def price_of(spec: PoolSpec, state: PoolState | None) -> float:
+    """A live quote when the pool's price source is the provider and one is known, else the static price."""
+    if state is not None and state.price_per_node_hour is not None and (
+        spec.price is None or spec.price.source == "provider"
+    ):
+        return state.price_per_node_hour
+    if spec.price is not None and spec.price.per_node_hour is not None:
+        return spec.price.per_node_hour
+    return state.price_per_node_hour if state is not None and state.price_per_node_hour is not None else 0.0
+
+
+def preference(policy: BurstPolicy, pools: Mapping[str, PoolState]) -> list[PoolSpec]:
+    """Pools in the order new nodes should go: as listed, or cheapest first (listed order breaks ties)."""
+    specs = list(policy.spec.burst.pools)
+    if policy.spec.burst.order == "cheapest-available":
+        specs.sort(key=lambda p: price_of(p, pools.get(p.name)))
+    return specs
+
+
+def allocate(
+    want_replicas: int,
+    want_nodes: int,
+    current: Mapping[str, int],
+    order: Sequence[PoolSpec],
+    per_node: Mapping[str, int],
+    usable: Mapping[str, bool],
+    prices: Mapping[str, float],
+    limits: Limits,
+) -> Allocation:
+    """Node targets per pool that hold ``want_replicas`` with at least ``want_nodes`` nodes.
+
+    Grows into the most preferred usable pools, shrinks the least preferred first, keeps every pool
+    within [min, max] and the whole within the node and hourly-cost limits.
+    """
+    targets = {p.name: max(p.nodes.min, min(p.nodes.max, current.get(p.name, p.nodes.min))) for p in order}
+
+    def capacity() -> int:
+        return sum(targets[p] * per_node[p] for p in targets)
+
+    # Shrink first when over the wanted size (least preferred pools first).
+    for pool in reversed(order):
+        spare_nodes = sum(targets.values()) - want_nodes
+        rpn = per_node[pool.name]
+        room = targets[pool.name] - pool.nodes.min
+        if spare_nodes <= 0 or room <= 0:
+            continue
+        spare_replicas = capacity() - want_replicas
+        by_capacity = spare_replicas // rpn if rpn > 0 else room
+        drop = min(room, spare_nodes, max(0, by_capacity))
+        targets[pool.name] -= drop
+    capped: str | None = None
+    # Grow into preferred pools.
+    for pool in order:
+        missing_replicas = want_replicas - capacity()
+        missing_nodes = want_nodes - sum(targets.values())
+        if missing_replicas <= 0 and missing_nodes <= 0:
+            break
+        rpn = per_node[pool.name]
+        if not usable.get(pool.name, False) or rpn <= 0:
+            continue
+        add = max(math.ceil(max(missing_replicas, 0) / rpn), missing_nodes, 0)
+        add = min(add, pool.nodes.max - targets[pool.name])
+        add, why = _within_limits(add, targets, prices, pool.name, limits)
+        capped = capped or why
+        targets[pool.name] += add
+    else:
+        if want_replicas > capacity() or want_nodes > sum(targets.values()):
+            capped = capped or "pool capacity (every usable pool is at its max)"
+    if want_replicas > capacity() and capped is None:
+        capped = "pool capacity (no usable pool has room)"
+    # A lowered limit takes nodes away from the least preferred pools.
+    for pool in reversed(order):
+        over = _over_limit(targets, prices, limits)
+        if over <= 0:
+            break
+        drop = min(over, targets[pool.name] - pool.nodes.min)
+        targets[pool.name] -= max(drop, 0)
+    return Allocation(targets, capped)
+
+
+def _within_limits(
+    add: int, targets: Mapping[str, int], prices: Mapping[str, float], pool: str, limits: Limits
+) -> tuple[int, str | None]:
+    why: str | None = None
+    total = sum(targets.values())
+    if limits.max_nodes is not None and total + add > limits.max_nodes:
+        add = max(0, limits.max_nodes - total)
+        why = f"max cloud nodes ({limits.max_nodes})"
+    price = prices.get(pool, 0.0)
+    if limits.max_hourly_cost is not None and price > 0:
+        spend = sum(n * prices.get(p, 0.0) for p, n in targets.items())
+        affordable = math.floor((limits.max_hourly_cost - spend) / price + 1e-9)
+        if add > affordable:
+            add = max(0, affordable)
+            why = f"max hourly cost ({limits.max_hourly_cost:g})"
+    return add, why
+
+
+def _over_limit(targets: Mapping[str, int], prices: Mapping[str, float], limits: Limits) -> int:
+    over = 0
+    if limits.max_nodes is not None:
+        over = max(over, sum(targets.values()) - limits.max_nodes)
+    if limits.max_hourly_cost is not None:
+        spend = sum(n * prices.get(p, 0.0) for p, n in targets.items())
+        if spend > limits.max_hourly_cost + 1e-9:
+            dearest = max((prices.get(p, 0.0) for p, n in targets.items() if n > 0), default=0.0)
+            if dearest > 0:
+                over = max(over, math.ceil((spend - limits.max_hourly_cost) / dearest - 1e-9))
+    return over
+
+
+def pick_removals(state: PoolState, count: int) -> tuple[str, ...]:
+    """The machines to remove: those not Ready first, then the emptiest, then the newest."""
+    if count <= 0:
+        return ()
+    candidates = [m for m in state.machines if not m.deleting]
+    candidates.sort(key=lambda m: (m.ready, m.pods, -m.created_at, m.name))
+    return tuple(m.name for m in candidates[:count])

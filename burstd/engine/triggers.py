@@ -1,0 +1,64 @@
+"""Trigger conditions: thresholds that must hold for a while (`for`), over fresh samples only."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from burstd.model.world import Sample
+from burstd.policy.spec import Condition, ConditionGroup
+
+
+@dataclass(frozen=True, slots=True)
+class GroupResult:
+    held: bool  # the group is satisfied, each condition for its full `for`
+    stale: tuple[str, ...]  # signals that were missing or too old
+    holding_since: dict[str, float]  # updated start times of conditions that are currently met
+    wake_at: float | None  # when a met-but-not-yet-long-enough condition will have held long enough
+    detail: tuple[str, ...]  # one line per condition, for reasons
+
+
+def evaluate(
+    prefix: str,
+    group: ConditionGroup,
+    signals: Mapping[str, Sample],
+    previous: Mapping[str, float],
+    now: float,
+    max_age: float,
+) -> GroupResult:
+    """Evaluate a condition group. A condition on a stale or missing signal is not met, and its timer
+    restarts: a threshold must be seen holding on fresh data for the whole `for`."""
+    since: dict[str, float] = {}
+    stale: list[str] = []
+    results: list[bool] = []
+    wake: float | None = None
+    detail: list[str] = []
+    for i, cond in enumerate(group.conditions):
+        key = f"{prefix}.{group.mode}[{i}]"
+        sample = signals.get(cond.signal_id)
+        label = _label(cond)
+        if sample is None or now - sample.observed_at > max_age:
+            stale.append(cond.signal or cond.promql or "?")
+            results.append(False)
+            detail.append(f"{label}: no fresh sample")
+            continue
+        if not cond.met(sample.value):
+            results.append(False)
+            detail.append(f"{label}: {sample.value:g}, not met")
+            continue
+        start = previous.get(key, now)
+        since[key] = start
+        held_for = now - start
+        ok = held_for >= cond.for_
+        results.append(ok)
+        if not ok:
+            due = start + cond.for_
+            wake = due if wake is None else min(wake, due)
+        detail.append(f"{label}: {sample.value:g}, met for {held_for:g}s of {cond.for_:g}s")
+    held = any(results) if group.mode == "any" else all(results)
+    return GroupResult(held, tuple(stale), since, wake, tuple(detail))
+
+
+def _label(cond: Condition) -> str:
+    op = f"> {cond.above:g}" if cond.above is not None else f"< {cond.below:g}"
+    return f"{cond.signal or 'promql ' + repr(cond.promql)} {op}"

@@ -1,0 +1,187 @@
+"""Demand traces: strict CSV loading (``timestamp_s,demand``), gap filling, scaling to replicas.
+
+Every error names the file, the line and the field: ``FILE:LINE: FIELD: message``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+HEADER = ("timestamp_s", "demand")
+FillGaps = Literal["error", "hold", "zero"]
+_PERCENTILE = re.compile(r"^p(\d+(?:\.\d+)?)$")
+
+
+class TraceError(ValueError):
+    """A trace that cannot be used, and where: ``FILE:LINE: FIELD: message``."""
+
+    def __init__(self, source: str, line: int | None, field: str | None, message: str) -> None:
+        self.source = source
+        self.line = line
+        self.field = field
+        self.message = message
+        where = source if line is None else f"{source}:{line}"
+        super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """A demand trace on its own clock: ``times`` in seconds (strictly increasing), one value each.
+
+    Each value holds from its time until the next sample; the last one holds for one ``step``.
+    """
+
+    name: str
+    times: tuple[float, ...]
+    values: tuple[float, ...]
+    step: float  # the typical (median) step between samples
+    rows: int  # samples read from the file
+    filled: int  # samples inserted by gap filling
+
+    @property
+    def start(self) -> float:
+        return self.times[0]
+
+    @property
+    def end(self) -> float:
+        return self.times[-1] + self.step
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def parse_trace(text: str, source: str, fill_gaps: FillGaps = "error") -> Trace:
+    """Parse and validate the text of a trace CSV. ``source`` names it in errors."""
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise TraceError(source, None, None, "the file is empty; expected a header 'timestamp_s,demand' "
+                         "and at least 2 rows")
+    header = tuple(part.strip() for part in lines[0].lstrip("\ufeff").split(","))
+    if header != HEADER:
+        raise TraceError(source, 1, "header", f"expected exactly 'timestamp_s,demand', got {lines[0]!r}")
+    times: list[float] = []
+    values: list[float] = []
+    line_of: list[int] = []
+    for number, line in enumerate(lines[1:], start=2):
+        parts = line.split(",")
+        if len(parts) != 2:
+            raise TraceError(source, number, None, f"expected 2 comma-separated fields (timestamp_s,demand), "
+                             f"got {len(parts)}: {line!r}")
+        t = _number(source, number, "timestamp_s", parts[0])
+        v = _number(source, number, "demand", parts[1])
+        if times and t <= times[-1]:
+            raise TraceError(source, number, "timestamp_s", f"{t:g} is not after the previous timestamp "
+                             f"{times[-1]:g} (line {line_of[-1]}); timestamps must increase strictly")
+        times.append(t)
+        values.append(v)
+        line_of.append(number)
+    if len(times) < 2:
+        raise TraceError(source, len(lines), None, f"expected at least 2 data rows, got {len(times)}")
+    step = statistics.median(b - a for a, b in zip(times, times[1:], strict=False))
+    gaps = [i for i in range(1, len(times)) if times[i] - times[i - 1] > step * (1 + 1e-9)]
+    filled = 0
+    if gaps:
+        if fill_gaps == "error":
+            i = gaps[0]
+            more = f" (and {len(gaps) - 1} more)" if len(gaps) > 1 else ""
+            raise TraceError(source, line_of[i], "timestamp_s",
+                             f"gap of {times[i] - times[i - 1]:g}s between line {line_of[i - 1]} "
+                             f"(t={times[i - 1]:g}) and line {line_of[i]} (t={times[i]:g}); the typical step is "
+                             f"{step:g}s{more}. Pass --fill-gaps hold to carry the last value over gaps, or "
+                             "--fill-gaps zero to treat them as no demand")
+        times, values, filled = _fill(times, values, step, gaps, hold=fill_gaps == "hold")
+    if max(values) <= 0:
+        raise TraceError(source, None, "demand", "every value is 0; a trace needs some demand to scale")
+    return Trace(source, tuple(times), tuple(values), step, len(line_of), filled)
+
+
+def _number(source: str, line: int, field: str, text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise TraceError(source, line, field, f"expected a number, got {text.strip()!r}") from None
+    if not math.isfinite(value):
+        raise TraceError(source, line, field, f"expected a finite number, got {text.strip()!r}")
+    if value < 0:
+        raise TraceError(source, line, field, f"must not be negative, got {text.strip()}")
+    return value
+
+
+def _fill(times: list[float], values: list[float], step: float, gaps: Sequence[int],
+          *, hold: bool) -> tuple[list[float], list[float], int]:
+    """Insert samples every ``step`` inside each gap: the last value (hold) or 0 (zero)."""
+    out_t: list[float] = []
+    out_v: list[float] = []
+    gap_set = set(gaps)
+    filled = 0
+    for i, (t, v) in enumerate(zip(times, values, strict=True)):
+        if i in gap_set:
+            prev_t, prev_v = times[i - 1], values[i - 1]
+            k = 1
+            while prev_t + k * step < t - step * 1e-9:
+                out_t.append(prev_t + k * step)
+                out_v.append(prev_v if hold else 0.0)
+                filled += 1
+                k += 1
+        out_t.append(t)
+        out_v.append(v)
+    return out_t, out_v, filled
+
+
+def slice_trace(trace: Trace, duration: float) -> Trace:
+    """The first ``duration`` seconds of a trace (at least 2 samples)."""
+    cut = trace.start + duration
+    n = max(2, sum(1 for t in trace.times if t < cut))
+    return Trace(trace.name, trace.times[:n], trace.values[:n], trace.step, min(trace.rows, n),
+                 trace.filled)
+
+
+def scale_to_replicas(values: Sequence[float], peak: int) -> list[int]:
+    """Desired replicas per sample: ``ceil(demand * peak / max)``, exactly ``peak`` at the maximum."""
+    top = max(values)
+    return [math.ceil(round(v * peak / top, 9)) for v in values]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) with linear interpolation between ranks (numpy's default)."""
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def parse_base_replicas(text: str | int) -> int | str:
+    """``"180"``/``180`` -> 180; ``"p70"`` -> ``"p70"`` (a percentile of the scaled trace).
+
+    Raises ValueError saying what is expected.
+    """
+    if isinstance(text, bool):
+        raise ValueError("expected a number of replicas (e.g. 180) or a percentile (e.g. p70), got a boolean")
+    if isinstance(text, int):
+        if text < 0:
+            raise ValueError(f"base replicas must not be negative, got {text}")
+        return text
+    s = str(text).strip()
+    if s.isdigit():
+        return int(s)
+    match = _PERCENTILE.match(s)
+    if not match or float(match.group(1)) > 100:
+        raise ValueError(f"invalid base replicas {text!r}; expected a number of replicas (e.g. 180) or a "
+                         "percentile of the scaled trace from p0 to p100 (e.g. p70)")
+    return s
+
+
+def resolve_base_replicas(spec: int | str, replicas: Sequence[int]) -> int:
+    """The base capacity in replicas: the number itself, or ``ceil`` of the percentile of ``replicas``."""
+    if isinstance(spec, int):
+        return spec
+    return math.ceil(round(percentile(replicas, float(spec[1:])), 9))

@@ -1,0 +1,21 @@
+"""burstd's scriptable fake cloud provider, for tests and the simulator.
+
+Registered as ``fake`` in the entry-point group ``burstd.providers``::
+
+    from burstd.cloud import get_provider
+    cloud = get_provider("fake", script={"pools": {"tke-gz6": {"price": 2.88, "quota": 40}}})
+"""
+
+from burstd_provider_fake.provider import CallRecord, FakeProvider
+from burstd_provider_fake.script import ErrorRule, PoolScript, Script, ScriptError, StockChange, parse_script
+
+__all__ = [
+    "CallRecord",
+    "ErrorRule",
+    "FakeProvider",
+    "PoolScript",
+    "Script",
+    "ScriptError",
+    "StockChange",
+    "parse_script",
+]

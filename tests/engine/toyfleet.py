@@ -1,0 +1,181 @@
+"""A small closed loop for engine tests: a base cluster, cloud pools whose nodes turn Ready after a delay,
+and Karmada's Webster division of the desired replicas by the weights the engine wrote."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from burstd.engine import decide
+from burstd.engine.capacity import replicas_per_node
+from burstd.engine.webster import webster
+from burstd.model.actions import Action, MarkMachines, Rebalance, ScalePool, SetWeights
+from burstd.model.decision import Decision
+from burstd.model.state import BurstState
+from burstd.model.world import ClusterSummary, MachineInfo, PoolState, Resources, World, WorkloadState
+from burstd.policy.spec import BurstPolicy, parse_document
+
+REQUEST = Resources(cpu=1.0, memory=2 * 2**30)
+
+
+def policy(**overrides: Any) -> BurstPolicy:
+    """A small policy: base idc-1, two pools (8 replicas per node), quick intervals."""
+    doc: dict[str, Any] = {
+        "apiVersion": "burstd.io/v1alpha1",
+        "kind": "BurstPolicy",
+        "metadata": {"name": "web"},
+        "spec": {
+            "workloads": [{"propagationPolicy": {"namespace": "shop", "name": "web"}}],
+            "base": {"clusters": ["idc-1"]},
+            "burst": {
+                "headroom": "10%",
+                "provisionTimeout": "10m",
+                "pools": [
+                    _pool("tke-a", "tke", 2.0),
+                    _pool("ack-b", "ack", 3.0),
+                ],
+            },
+            "triggers": {
+                "scaleOut": {"any": [{"signal": "fhpa.unfitReplicas", "above": 0, "for": "30s"}]},
+                "scaleIn": {"all": [{"signal": "fhpa.unfitReplicas", "below": -5, "for": "5m"}]},
+            },
+            "shift": {"maxStep": "25%", "interval": "30s"},
+            "drain": {"minBurstDuration": "10m", "maxStep": "20%", "interval": "1m"},
+            "limits": {"maxCloudNodes": 20},
+        },
+    }
+    _merge(doc["spec"], overrides)
+    parsed = parse_document(doc)
+    assert isinstance(parsed, BurstPolicy)
+    return parsed
+
+
+def _pool(name: str, cluster: str, price: float) -> dict[str, Any]:
+    backend = "capi-machinedeployment"
+    return {"name": name, "provider": "fake", "cluster": cluster, "backend": backend,
+            "ref": {"namespace": "capi", "name": name}, "nodes": {"min": 0, "max": 10},
+            "allocatable": {"cpu": "8", "memory": "32Gi", "pods": 110},
+            "price": {"perNodeHour": price, "currency": "CNY"}}
+
+
+def _merge(into: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+@dataclass
+class Node:
+    name: str
+    ready_at: float
+    created_at: float
+
+
+@dataclass
+class ToyFleet:
+    policy: BurstPolicy
+    base_replicas: int = 100
+    delay: float = 180.0
+    now: float = 1_700_000_000.0
+    demand: int = 50
+    nodes: dict[str, list[Node]] = field(default_factory=dict)
+    weights: dict[str, int] = field(default_factory=dict)
+    marked: dict[str, set[str]] = field(default_factory=dict)
+    stock_out: set[str] = field(default_factory=set)
+    state: BurstState = field(default_factory=BurstState)
+    serial: int = 0
+    stale_for: float = 0.0  # observations this old
+    history: list[tuple[float, Decision, World]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for p in self.policy.spec.burst.pools:
+            self.nodes.setdefault(p.name, [])
+            self.marked.setdefault(p.name, set())
+
+    @property
+    def key(self) -> str:
+        return self.policy.spec.workloads[0].propagation_policy.key
+
+    def per_node(self, pool: str) -> int:
+        spec = next(p for p in self.policy.spec.burst.pools if p.name == pool)
+        return replicas_per_node(spec, REQUEST)
+
+    def ready(self, pool: str) -> int:
+        return sum(1 for n in self.nodes[pool] if n.ready_at <= self.now)
+
+    def assignment(self) -> dict[str, int]:
+        if not self.weights:
+            return {"idc-1": self.demand}
+        return webster(self.demand, self.weights)
+
+    def capacity(self, cluster: str) -> int:
+        if cluster == "idc-1":
+            return self.base_replicas
+        return sum(self.ready(p.name) * self.per_node(p.name) for p in self.policy.spec.burst.pools
+                   if p.cluster == cluster)
+
+    def world(self) -> World:
+        seen = self.now - self.stale_for
+        assign = self.assignment()
+        served = {c: min(n, self.capacity(c)) for c, n in assign.items()}
+        base_assigned = assign.get("idc-1", 0)
+        base_served = served.get("idc-1", 0)
+        base = ClusterSummary(
+            "idc-1",
+            allocatable=REQUEST.scale(self.base_replicas),
+            allocated=REQUEST.scale(base_served),
+            allocating=REQUEST.scale(base_assigned - base_served),
+            ready=True,
+            observed_at=seen,
+        )
+        workload = WorkloadState(self.key, self.demand, REQUEST, assign, served, 0, seen, dict(self.weights))
+        pools = {}
+        for p in self.policy.spec.burst.pools:
+            machines = tuple(MachineInfo(n.name, n.ready_at <= self.now, 0, n.created_at) for n in self.nodes[p.name])
+            pools[p.name] = PoolState(p.name, desired=len(self.nodes[p.name]), ready=self.ready(p.name),
+                                      existing=len(self.nodes[p.name]), failed=0, observed_at=seen,
+                                      machines=machines, stock_out=p.name in self.stock_out)
+        return World({"idc-1": base}, (workload,), pools)
+
+    def apply(self, action: Action) -> None:
+        match action:
+            case ScalePool(pool=pool, nodes=nodes):
+                current = self.nodes[pool]
+                while len(current) < nodes:
+                    self.serial += 1
+                    ready_at = float("inf") if pool in self.stock_out else self.now + self.delay
+                    current.append(Node(f"{pool}-{self.serial}", ready_at, self.now))
+                while len(current) > nodes:
+                    marked = [n for n in current if n.name in self.marked[pool]]
+                    victim = marked[0] if marked else current[-1]
+                    current.remove(victim)
+                    self.marked[pool].discard(victim.name)
+            case MarkMachines(pool=pool, machines=machines):
+                self.marked[pool].update(machines)
+            case SetWeights(weights=weights):
+                self.weights = dict(weights)
+            case Rebalance():
+                pass
+            case _:
+                pass
+
+    def step(self, seconds: float) -> Decision:
+        self.now += seconds
+        world = self.world()
+        decision = decide(world, self.policy, self.state, self.now)
+        self.history.append((self.now, decision, world))
+        self.state = decision.state
+        for action in decision.actions:
+            self.apply(action)
+        return decision
+
+    def run(self, seconds: float, tick: float = 10.0) -> None:
+        end = self.now + seconds
+        while self.now < end:
+            self.step(tick)
+
+    def cloud_nodes(self) -> int:
+        return sum(len(v) for v in self.nodes.values())
