@@ -80,8 +80,11 @@ def _cmd_policy_check(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         files = len({d.file for d in result.diagnostics})
         count = len(result.diagnostics)
-        print(f"burstd policy check: {count} problem{'s' if count != 1 else ''} in {files} "
-              f"file{'s' if files != 1 else ''}", file=sys.stderr)
+        print(
+            f"burstd policy check: {count} problem{'s' if count != 1 else ''} in {files} "
+            f"file{'s' if files != 1 else ''}",
+            file=sys.stderr,
+        )
         return EXIT_INVALID
     for file in result.files:
         print(f"{file}: ok ({_summary(result, file)})")
@@ -122,8 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"burstd {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    policy = commands.add_parser("policy", help="check policy files or print their JSON Schema",
-                                 description="Work with BurstPolicy and FleetLimits files.")
+    policy = commands.add_parser(
+        "policy",
+        help="check policy files or print their JSON Schema",
+        description="Work with BurstPolicy and FleetLimits files.",
+    )
     policy_commands = policy.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", required=True)
 
     check = policy_commands.add_parser(

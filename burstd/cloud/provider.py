@@ -51,7 +51,9 @@ class Quote:
         if self.quota_headroom_nodes < 0:
             raise ValueError(f"quota_headroom_nodes must be >= 0, got {self.quota_headroom_nodes}")
         if not math.isfinite(self.price_per_node_hour) or self.price_per_node_hour < 0:
-            raise ValueError(f"price_per_node_hour must be a finite number >= 0, got {self.price_per_node_hour}")
+            raise ValueError(
+                f"price_per_node_hour must be a finite number >= 0, got {self.price_per_node_hour}"
+            )
         if not re.fullmatch(r"[A-Z]{3}", self.currency):
             raise ValueError(f"currency must be an ISO 4217 code such as 'CNY', got {self.currency!r}")
 
@@ -123,8 +125,9 @@ class ProviderError(Exception):
     #: short machine-readable reason, used in metrics labels and alerts
     reason: ClassVar[str] = "ProviderError"
 
-    def __init__(self, message: str, *, provider: str | None = None, pool: str | None = None,
-                 code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, provider: str | None = None, pool: str | None = None, code: str | None = None
+    ) -> None:
         self.message = redact(message)
         self.provider = provider
         self.pool = pool
@@ -161,8 +164,15 @@ class Throttled(ProviderError):
     retryable = True
     reason = "Throttled"
 
-    def __init__(self, message: str, *, provider: str | None = None, pool: str | None = None,
-                 code: str | None = None, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        pool: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message, provider=provider, pool=pool, code=code)
         self.retry_after = retry_after
 

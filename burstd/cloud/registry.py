@@ -7,7 +7,14 @@ from typing import Any
 
 from burstd.cloud.provider import CloudProvider, redact
 
-__all__ = ["ENTRY_POINT_GROUP", "ProviderLoadError", "UnknownProvider", "available", "get_provider", "load_class"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ProviderLoadError",
+    "UnknownProvider",
+    "available",
+    "get_provider",
+    "load_class",
+]
 
 ENTRY_POINT_GROUP = "burstd.providers"
 
@@ -73,4 +80,6 @@ def get_provider(name: str, **config: Any) -> CloudProvider:
     try:
         return provider_class(**config)
     except (TypeError, ValueError) as exc:
-        raise ProviderLoadError(f"cloud provider {name!r} rejected its configuration: {redact(str(exc))}") from exc
+        raise ProviderLoadError(
+            f"cloud provider {name!r} rejected its configuration: {redact(str(exc))}"
+        ) from exc

@@ -90,8 +90,11 @@ def _ours_by_cluster(world: World, policy: BurstPolicy) -> dict[str, int]:
     return out
 
 
-def builtin_signals(world: World, policy: BurstPolicy, demand: Demand | None) -> dict[str, Sample]:
-    """The signals burstd computes from the Karmada observations (see BUILTIN_SIGNALS in the spec)."""
+def builtin_signals(
+    world: World, policy: BurstPolicy, demand: Demand | None, room: Mapping[str, int] | None = None
+) -> dict[str, Sample]:
+    """The signals burstd computes from the Karmada observations (see BUILTIN_SIGNALS in the spec).
+    ``room`` is :func:`base_room`'s answer when the caller has it already."""
     out: dict[str, Sample] = {}
     clusters = [c for c in base_clusters(world, policy) if c.ready]
     if clusters:
@@ -107,9 +110,9 @@ def builtin_signals(world: World, policy: BurstPolicy, demand: Demand | None) ->
             demand.observed_at,
         )
         if clusters:
-            room = sum(base_room(world, policy, demand).values())
+            fits = sum((room if room is not None else base_room(world, policy, demand)).values())
             seen = min([demand.observed_at, *(c.observed_at for c in clusters)])
-            out["fhpa.unfitReplicas"] = Sample(float(demand.replicas - room), seen)
+            out["fhpa.unfitReplicas"] = Sample(float(demand.replicas - fits), seen)
     return out
 
 

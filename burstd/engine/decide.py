@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from burstd.engine.capacity import Demand, base_room, builtin_signals, demand_of, replicas_per_node
-from burstd.engine.forecast import forecast, record
+from burstd.engine.forecast import forecast, keep_for, peak, record
 from burstd.engine.ledger import accrue
 from burstd.engine.pools import Limits, allocate, pick_removals, preference, price_of
 from burstd.engine.share import balanced, current_share, split_for, step_size
@@ -74,20 +75,20 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
 
     # --- signals and triggers -------------------------------------------------------------------
     max_age = spec.safety.signal_max_age
-    signals = {**world.signals, **builtin_signals(world, policy, demand)}
+    room = base_room(world, policy, demand)
+    signals = {**world.signals, **builtin_signals(world, policy, demand, room)}
     out = evaluate("scaleOut", spec.triggers.scale_out, signals, state.holding_since, now, max_age)
     inn = evaluate("scaleIn", spec.triggers.scale_in, signals, state.holding_since, now, max_age)
     plan.wake(out.wake_at, now)
     plan.wake(inn.wake_at, now)
 
     per_node = {p.name: replicas_per_node(p, demand.request) for p in pools}
-    room = base_room(world, policy, demand)
     base_total = sum(room.values())
     replicas = demand.replicas
-    history = state.history
+    window = spec.drain.stabilization_window
+    history = record(state.history, now, float(replicas), keep_for(spec.predictive, window))
     expected = float(replicas)
     if spec.predictive.enabled:
-        history = record(history, now, float(replicas), spec.predictive)
         expected = forecast(history, now, float(replicas), spec.predictive)
         if expected > replicas:
             plan.reasons.append(f"predictive: {replicas} replicas now, {expected:.0f} expected in "
@@ -130,9 +131,11 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
     usable = {p.name: p.name not in backoff and per_node[p.name] > 0 for p in pools}
 
     # --- sizing: the cloud replicas the burst should hold ------------------------------------------
-    wanted = max(0, math.ceil(expected * (1 + spec.burst.headroom) - 1e-9) - base_total)
+    headroom = 1 + spec.burst.headroom
+    wanted = max(0, math.ceil(expected * headroom - 1e-9) - base_total)
+    recent = peak(history, now - window)
+    floor_wanted = max(0, math.ceil(max(recent or 0.0, expected) * headroom - 1e-9) - base_total)
     target = state.target_cloud_replicas
-    started_now = False
     if state.phase == Phase.IDLE:
         if out.held or floor_nodes > 0:
             if out.held and wanted == 0:
@@ -140,7 +143,6 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
                 wanted = per_node[first.name] if first is not None else 0
                 plan.reasons.append("scale-out trigger held while the base still has room: one node")
             target = wanted
-            started_now = True
             plan.reasons.append("scale-out: " + "; ".join(out.detail) if out.held else "scheduled pre-warm")
         else:
             target = 0
@@ -156,9 +158,14 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
         elif now < min_end:
             plan.reasons.append(f"scale-in held; minBurstDuration keeps the burst until {min_end:g}")
             plan.wake(min_end, now)
+        elif floor_wanted < target:
+            plan.reasons.append(f"scale-in: {'; '.join(inn.detail)}; cloud target {target} -> "
+                                f"{floor_wanted} (peak of the last {window:g}s: {recent or 0:.0f} replicas)")
+            target = floor_wanted
         else:
-            plan.reasons.append(f"scale-in: {'; '.join(inn.detail)}; cloud target {target} -> {wanted}")
-            target = wanted
+            plan.reasons.append(f"scale-in held; the peak of the last {window:g}s ({recent or 0:.0f} "
+                                f"replicas) still needs {target} cloud replicas")
+            plan.wake(now + 60.0, now)
 
     node_cap = _min_opt(spec.limits.max_cloud_nodes, world.budget.max_nodes)
     node_limit = None if node_cap is None else int(node_cap)
@@ -185,19 +192,24 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
         ready_by_cluster[p.cluster] += ready * per_node[p.name]
     ready_capacity = sum(kept_by_cluster.values())
     desired_share = balanced(replicas, base_total, ready_capacity)
-    new_state = replace(state, holding_since={**out.holding_since, **inn.holding_since}, history=history,
-                        backoff_until=backoff, provisioning_since=provisioning_since,
-                        target_cloud_replicas=target)
+    changes: dict[str, Any] = {
+        "holding_since": {**out.holding_since, **inn.holding_since},
+        "history": history,
+        "backoff_until": backoff,
+        "provisioning_since": provisioning_since,
+        "target_cloud_replicas": target,
+    }
     if spec.shift.mode == "static-weights":
-        new_state, share = _shift(new_state, plan, policy, world, demand, room, kept_by_cluster,
-                                  ready_by_cluster, desired_share, now)
+        share = _shift(state, changes, plan, policy, world, demand, room, kept_by_cluster,
+                       ready_by_cluster, desired_share, now)
     else:
+        # Overflow mode: Karmada spills replicas onto the cloud by itself as capacity shows up.
         share = demand.on_cloud
+        desired_share = min(desired_share, share)
     # --- nodes: up at once, down only once the replicas have left them ------------------------------
-    new_state = _scale(new_state, plan, policy, world, demand, targets, previous, per_node, now)
+    final = _scale(state, changes, plan, policy, world, targets, previous, per_node, now)
 
     # --- the phase ---------------------------------------------------------------------------------
-    final = new_state.pool_targets
     mins = {p.name: p.nodes.min for p in pools}
     leaving = any(world.pools[p].existing > final[p] for p in final)
     if target == 0 and floor_nodes == 0 and share == 0 and final == mins and not leaving:
@@ -214,21 +226,23 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
         phase = Phase.BURSTING
     if phase == Phase.IDLE and state.phase != Phase.IDLE:
         plan.reasons.append("burst over: replicas back on the base, cloud nodes released")
-    if (state.phase == Phase.IDLE and phase != Phase.IDLE) or (started_now and state.phase == Phase.IDLE):
-        new_state = replace(new_state, bursts=state.bursts + 1, burst_started_at=now)
+    if state.phase == Phase.IDLE and phase != Phase.IDLE:
+        changes.update(bursts=state.bursts + 1, burst_started_at=now)
     if phase == Phase.IDLE:
-        new_state = replace(new_state, burst_started_at=None, target_cloud_replicas=0)
-    if phase == Phase.RELEASING and leaving and now - new_state.phase_since >= spec.burst.provision_timeout \
-            and state.phase == Phase.RELEASING:
+        changes.update(burst_started_at=None, target_cloud_replicas=0)
+    if phase != state.phase:
+        changes.update(phase=phase, phase_since=now)
+    if phase == Phase.RELEASING and leaving and state.phase == Phase.RELEASING \
+            and now - state.phase_since >= spec.burst.provision_timeout:
         gone = ", ".join(f"{p}: {world.pools[p].existing} exist, {final[p]} wanted" for p in final
                          if world.pools[p].existing > final[p])
         plan.alert("InstancesNotReleased", Severity.CRITICAL,
                    f"cloud instances still exist (and bill) after release: {gone}")
     elif phase == Phase.RELEASING and leaving:
-        plan.wake(new_state.phase_since + spec.burst.provision_timeout
+        plan.wake(state.phase_since + spec.burst.provision_timeout
                   if state.phase == Phase.RELEASING else now + spec.burst.provision_timeout, now)
-    new_state = new_state.with_phase(phase, now)
-    new_state = replace(new_state, alerts=tuple(sorted(plan.alerts)))
+    changes["alerts"] = tuple(sorted(plan.alerts))
+    new_state = replace(state, **changes)
     if not plan.actions:
         plan.actions.append(Hold(plan.reasons[-1] if plan.reasons else f"{phase.value}: nothing to change"))
     return Decision(new_state, tuple(plan.actions), tuple(plan.reasons), min(plan.wakes, default=None))
@@ -236,6 +250,7 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
 
 def _shift(
     state: BurstState,
+    changes: dict[str, Any],
     plan: _Plan,
     policy: BurstPolicy,
     world: World,
@@ -245,8 +260,9 @@ def _shift(
     ready: Mapping[str, int],
     desired: int,
     now: float,
-) -> tuple[BurstState, int]:
-    """Move the cloud share one step towards ``desired`` and write the weights that give it.
+) -> int:
+    """Move the cloud share one step towards ``desired`` and write the weights that give it; record the
+    state changes in ``changes`` and return the new share.
 
     ``kept`` is the Ready capacity that stays, per cloud cluster; ``ready`` counts nodes on their way
     out too. Steps honour ``maxStep`` and ``interval`` except when Ready capacity fell below the share
@@ -263,12 +279,12 @@ def _shift(
     replicas = demand.replicas
     capacity = sum(ready.values())
     if replicas == 0 or desired == share:
-        return state, share
+        return share
     tolerance = max(1, math.ceil(0.02 * replicas))
     base_short = share < min(replicas - sum(room.values()), sum(kept.values()))
     must = share > capacity or (desired == 0 and share > 0) or base_short or abs(desired - share) >= tolerance
     if not must:
-        return state, share
+        return share
     going_up = desired > share
     if share > capacity:
         # Safety: Ready cloud capacity fell below the share (nodes lost); move back now, unlimited.
@@ -279,11 +295,11 @@ def _shift(
         if state.last_shift_at is not None and now - state.last_shift_at < interval:
             plan.wake(state.last_shift_at + interval, now)
             plan.reasons.append(f"{'shift' if going_up else 'drain'} waits for its interval ({interval:g}s)")
-            return state, share
+            return share
         step = step_size(spec.shift.max_step if going_up else spec.drain.max_step, replicas)
         new_share = min(desired, share + step) if going_up else max(desired, share - step)
     if new_share == share:
-        return state, share
+        return share
     per_workload = _per_workload(new_share, {k: by_key[k].desired_replicas for k in keys})
     weights = dict(state.weights)
     shifted = dict(state.shifted)
@@ -299,8 +315,8 @@ def _shift(
         shifted[key] = per_workload[key]
     plan.reasons.append(reason)
     direction = 1 if new_share > share else -1
-    return replace(state, weights=weights, shifted=shifted, last_shift_at=now,
-                   last_shift_direction=direction), new_share
+    changes.update(weights=weights, shifted=shifted, last_shift_at=now, last_shift_direction=direction)
+    return new_share
 
 
 def _per_workload(total: int, desired: Mapping[str, int]) -> dict[str, int]:
@@ -320,16 +336,17 @@ def _per_workload(total: int, desired: Mapping[str, int]) -> dict[str, int]:
 
 def _scale(
     state: BurstState,
+    changes: dict[str, Any],
     plan: _Plan,
     policy: BurstPolicy,
     world: World,
-    demand: Demand,
     targets: Mapping[str, int],
     previous: Mapping[str, int],
     per_node: Mapping[str, int],
     now: float,
-) -> BurstState:
-    """Scale pools: up at once; down only for nodes whose replicas have already left."""
+) -> dict[str, int]:
+    """Scale pools: up at once; down only for nodes whose replicas have already left. Returns the new
+    pool targets (also recorded in ``changes``)."""
     spec = policy.spec
     recorded = {p.name: state.pool_targets.get(p.name, world.pools[p.name].desired) for p in spec.burst.pools}
     by_cluster_kept: dict[str, int] = {}
@@ -342,7 +359,7 @@ def _scale(
         if w.key in keys:
             for c, n in w.replicas_by_cluster.items():
                 placed[c] = placed.get(c, 0) + n
-    shifted = sum(state.shifted.values()) if spec.shift.mode == "static-weights" else None
+    shifted = sum(changes.get("shifted", state.shifted).values()) if spec.shift.mode == "static-weights" else None
     final = dict(targets)
     rebalance_needed = False
     for p in spec.burst.pools:
@@ -362,7 +379,7 @@ def _scale(
         before = recorded[name]
         after = final[name]
         if after > before:
-            plan.actions.append(ScalePool(name, after, before, f"cloud target {state.target_cloud_replicas} "
+            plan.actions.append(ScalePool(name, after, before, f"cloud target {changes['target_cloud_replicas']} "
                                           f"replicas needs {after} nodes in {name}"))
         elif after < before:
             machines = pick_removals(world.pools[name], before - after)
@@ -376,10 +393,12 @@ def _scale(
         ):
             plan.actions.append(Rebalance(tuple(sorted(keys)), "move replicas back to the base before "
                                           "releasing cloud nodes"))
-            state = replace(state, rebalance_requested_at=now)
-        if spec.shift.mode == "overflow" and state.rebalance_requested_at is not None:
-            plan.wake(state.rebalance_requested_at + spec.drain.interval, now)
-    return replace(state, pool_targets=final)
+            changes["rebalance_requested_at"] = now
+        requested = changes.get("rebalance_requested_at", state.rebalance_requested_at)
+        if spec.shift.mode == "overflow" and requested is not None:
+            plan.wake(requested + spec.drain.interval, now)
+    changes["pool_targets"] = final
+    return final
 
 
 def _releasing(final: Mapping[str, int], previous: Mapping[str, int]) -> bool:

@@ -13,8 +13,9 @@ DAY = 86400.0
 STEP = 60.0
 
 
-def record(history: History, now: float, value: float, settings: Predictive) -> History:
-    """Add a demand sample: one bucket per minute holding the highest demand seen in it."""
+def record(history: History, now: float, value: float, keep_seconds: float) -> History:
+    """Add a demand sample: one bucket per minute holding the highest demand seen in it; buckets older
+    than ``keep_seconds`` are dropped."""
     if history.start is None or history.step != STEP:
         return History(step=STEP, start=math.floor(now / STEP) * STEP, values=(value,))
     index = int((now - history.start) // STEP)
@@ -28,12 +29,28 @@ def record(history: History, now: float, value: float, settings: Predictive) -> 
         values = (*values[:-1], value)
     else:
         values = values + (values[-1],) * (index - last - 1) + (value,)
-    keep = int((DAY + settings.horizon + settings.lookback) // STEP) + 2
+    keep = int(keep_seconds // STEP) + 2
     start = history.start
     if len(values) > keep:
         start += (len(values) - keep) * STEP
         values = values[-keep:]
     return replace(history, start=start, values=values)
+
+
+def keep_for(settings: Predictive, window: float) -> float:
+    """How much history the policy needs: the stabilization window, and a day more when predicting."""
+    if not settings.enabled:
+        return window
+    return max(window, DAY + settings.horizon + settings.lookback if settings.seasonality else settings.lookback)
+
+
+def peak(history: History, since: float) -> float | None:
+    """The highest demand recorded from ``since`` on (by whole buckets)."""
+    if history.start is None or not history.values:
+        return None
+    first = max(0, int((since - history.start) // history.step))
+    values = history.values[first:]
+    return max(values) if values else None
 
 
 def forecast(history: History, now: float, current: float, settings: Predictive) -> float:

@@ -9,6 +9,7 @@ choose it with ``descending``.
 from __future__ import annotations
 
 import heapq
+from functools import lru_cache
 from collections.abc import Mapping
 from fractions import Fraction
 from math import gcd
@@ -19,6 +20,15 @@ def webster(seats: int, weights: Mapping[str, int], *, descending: bool = False)
 
     Clusters with weight <= 0 are left out. With no positive weight, nothing is assigned.
     """
+    return dict(_webster(seats, tuple(weights.items()), descending))
+
+
+@lru_cache(maxsize=65536)
+def _webster(seats: int, items: tuple[tuple[str, int], ...], descending: bool) -> tuple[tuple[str, int], ...]:
+    return tuple(_divide(seats, dict(items), descending).items())
+
+
+def _divide(seats: int, weights: Mapping[str, int], descending: bool) -> dict[str, int]:
     if seats < 0:
         raise ValueError(f"seats must be >= 0, got {seats}")
     result = {name: 0 for name, w in weights.items() if w > 0}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
 
 from burstd.policy.spec import BurstPolicy, FleetLimits, Loc, PolicyInvalid, Problem, parse_document
 
@@ -141,7 +142,11 @@ def load_policy(path: str | os.PathLike[str]) -> BurstPolicy:
         names = ", ".join(p.name for _, p in result.policies)
         found = f"{len(result.policies)} ({names})" if names else "none"
         raise PolicyFileError(
-            [Diagnostic(os.fspath(path), 1, 1, DOCUMENT_PATH, f"expected exactly one BurstPolicy, found {found}")]
+            [
+                Diagnostic(
+                    os.fspath(path), 1, 1, DOCUMENT_PATH, f"expected exactly one BurstPolicy, found {found}"
+                )
+            ]
         )
     return result.policies[0][1]
 
@@ -169,7 +174,9 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[tuple[st
             try:
                 entries = sorted(p for p in path.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file())
             except OSError as exc:
-                problems.append(Diagnostic(display, 1, 1, FILE_PATH, f"cannot list directory: {_os_reason(exc)}"))
+                problems.append(
+                    Diagnostic(display, 1, 1, FILE_PATH, f"cannot list directory: {_os_reason(exc)}")
+                )
                 continue
             if not entries:
                 problems.append(
@@ -182,7 +189,9 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[tuple[st
     return files, problems
 
 
-def locate(root: Any, loc: Loc, root_position: tuple[int, int] = (0, 0), *, at_key: bool = False) -> tuple[int, int]:
+def locate(
+    root: Any, loc: Loc, root_position: tuple[int, int] = (0, 0), *, at_key: bool = False
+) -> tuple[int, int]:
     """The 0-based ``(line, column)`` in a round-trip-loaded document that best matches ``loc``.
 
     The value's position when the whole path exists (the key's position when the value is a mapping or
@@ -278,8 +287,8 @@ def _yaml_error(file: str, exc: YAMLError) -> Diagnostic:
     where = f" that starts at line {context_mark.line + 1}" if context_mark is not None else ""
     if (dup := _DUPLICATE.search(problem)) is not None:
         message = (
-            f"duplicate key {dup.group('key')!r} in the mapping{where}; each key may appear only once "
-            "(the later value would silently replace the earlier one)"
+            f"duplicate key {dup.group('key')!r} in the mapping{where}; each key may appear only once in a "
+            "mapping: remove or merge the repeated one"
         )
     elif "'\\t'" in problem:
         message = "YAML syntax error: found a tab character; indent YAML with spaces, never tabs"
@@ -287,13 +296,19 @@ def _yaml_error(file: str, exc: YAMLError) -> Diagnostic:
         quote = f"{context_mark.line + 1}:{context_mark.column + 1}"
         message = f"YAML syntax error: the quoted string that starts at {quote} is never closed ({problem})"
         mark = context_mark
+    elif "<block end>" in problem:
+        block = f"the {context.removeprefix('while parsing a ')}{where}" if context else "the lines above"
+        message = f"YAML syntax error: bad indentation: this line does not line up with {block} ({problem})"
+    elif "mapping values are not allowed" in problem:
+        message = (
+            "YAML syntax error: unexpected ':' (mapping values are not allowed here); check the indentation, "
+            "and quote values that contain ': '"
+        )
     else:
         message = f"YAML syntax error: {problem}"
         if context:
             message += f" ({context}{where})"
-        if "<block end>" in problem or "mapping values are not allowed" in problem:
-            message += "; check the indentation and that every 'key: value' is on its own line"
-        elif "undefined alias" in problem:
+        if "undefined alias" in problem:
             message += "; define the anchor (&name) before using the alias (*name)"
     return Diagnostic(file, mark.line + 1, mark.column + 1, YAML_PATH, message)
 
@@ -318,8 +333,13 @@ class _Loader:
         except UnicodeDecodeError as exc:
             line = data[: exc.start].count(b"\n") + 1
             col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-            self._problem(display, line, col, FILE_PATH, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); "
-                          "save the file as UTF-8")
+            self._problem(
+                display,
+                line,
+                col,
+                FILE_PATH,
+                f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
+            )
             return
         self._add_documents(display, text)
 
@@ -334,16 +354,38 @@ class _Loader:
         yaml = YAML(typ="rt")
         documents: list[Any] = []
         try:
-            for document in yaml.load_all(text):
-                documents.append(document)
+            with warnings.catch_warnings():
+                # A reused anchor is legal YAML (the later one wins): no warning on stderr.
+                warnings.simplefilter("ignore", ReusedAnchorWarning)
+                for document in yaml.load_all(text):
+                    documents.append(document)
         except YAMLError as exc:
             for index, document in enumerate(documents):
                 self._add_document(file, text, index, document)
             self.result.diagnostics.append(_yaml_error(file, exc))
             return
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError, RecursionError) as exc:
+            # ruamel.yaml itself trips over some odd inputs (e.g. a bare '!!set'): still the input's fault.
+            for index, document in enumerate(documents):
+                self._add_document(file, text, index, document)
+            self._problem(
+                file,
+                1,
+                1,
+                YAML_PATH,
+                f"YAML error: the YAML reader cannot read this file "
+                f"({type(exc).__name__}: {exc}); check for unusual tags (!!...) or syntax",
+            )
+            return
         if all(document is None for document in documents):
-            self._problem(file, 1, 1, DOCUMENT_PATH, "no YAML document in the file (it is empty or only has "
-                          "comments); expected a BurstPolicy or FleetLimits")
+            self._problem(
+                file,
+                1,
+                1,
+                DOCUMENT_PATH,
+                "no YAML document in the file (it is empty or only has "
+                "comments); expected a BurstPolicy or FleetLimits",
+            )
             return
         for index, document in enumerate(documents):
             self._add_document(file, text, index, document)
@@ -361,8 +403,13 @@ class _Loader:
         try:
             plain = _plain(document, [_MAX_VALUES])
         except _TooLarge:
-            self._problem(file, source.line, source.col, DOCUMENT_PATH,
-                          f"document has more than {_MAX_VALUES} values (are YAML aliases expanding it?)")
+            self._problem(
+                file,
+                source.line,
+                source.col,
+                DOCUMENT_PATH,
+                f"document has more than {_MAX_VALUES} values (are YAML aliases expanding it?)",
+            )
             return
         try:
             parsed = parse_document(plain)
@@ -374,8 +421,14 @@ class _Loader:
         if isinstance(parsed, FleetLimits):
             if self._fleet_at is not None:
                 line, col = at(("kind",))
-                self._problem(file, line, col, "kind", f"a second FleetLimits document; the first is at "
-                              f"{self._fleet_at}. There is one FleetLimits per fleet: merge them")
+                self._problem(
+                    file,
+                    line,
+                    col,
+                    "kind",
+                    f"a second FleetLimits document; the first is at "
+                    f"{self._fleet_at}. There is one FleetLimits per fleet: merge them",
+                )
                 return
             self._fleet_at = str(source)
             self.result.fleet_limits = parsed
@@ -384,8 +437,14 @@ class _Loader:
         line, col = at(("metadata", "name"))
         first = self._policy_names.get(parsed.name)
         if first is not None:
-            self._problem(file, line, col, "metadata.name", f"policy name {parsed.name!r} is already used by "
-                          f"the policy at {first}; policy names must be unique")
+            self._problem(
+                file,
+                line,
+                col,
+                "metadata.name",
+                f"policy name {parsed.name!r} is already used by "
+                f"the policy at {first}; policy names must be unique",
+            )
             return
         self._policy_names[parsed.name] = f"{file}:{line}:{col}"
         self.result.policies.append((source, parsed))

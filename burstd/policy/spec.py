@@ -116,7 +116,7 @@ class PoolSpec(_Model):
 class BurstSpec(_Model):
     pools: Annotated[list[PoolSpec], Field(min_length=1)]
     order: Literal["listed", "cheapest-available"] = "listed"
-    #: extra cloud capacity on top of what the demand needs, as a share of the cloud replicas
+    #: spare capacity kept while bursting, as a share of the desired replicas
     headroom: Percent = 0.1
     provision_timeout: Duration = 600.0
 
@@ -195,7 +195,9 @@ class ScheduleWindow(_Model):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; expected an IANA name such as 'Asia/Shanghai'")
+            raise ValueError(
+                f"unknown time zone {value!r}; expected an IANA name such as 'Asia/Shanghai'"
+            ) from None
         return value
 
 
@@ -214,6 +216,8 @@ class ShiftSpec(_Model):
 
 class DrainSpec(_Model):
     min_burst_duration: Duration = 1200.0
+    #: a burst never shrinks below what the highest demand of this trailing window needs
+    stabilization_window: Duration = 600.0
     max_step: Step = 0.1
     interval: Duration = 120.0
 

@@ -40,17 +40,20 @@ class SimPool:
     failed_launches: int = 0
     stock_out_failures: int = 0
     seq: int = 0
+    counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # machines per state
 
     def count(self, state: int) -> int:
-        return sum(1 for m in self.machines if m.state == state)
+        return self.counts[state]
 
     @property
     def desired(self) -> int:
         """Nodes asked for: machines not being deleted plus failed launches waiting for a retry."""
-        return sum(1 for m in self.machines if m.state != DELETING) + len(self.failed_slots)
+        return self.counts[LAUNCHING] + self.counts[READY] + len(self.failed_slots)
 
-    def ready_machines(self) -> list[Machine]:
-        return [m for m in self.machines if m.state == READY]
+    def set_state(self, machine: Machine, state: int) -> None:
+        self.counts[machine.state] -= 1
+        self.counts[state] += 1
+        machine.state = state
 
     def stock_out(self, t: float) -> bool:
         return any(a <= t < b for a, b in self.windows)
@@ -69,19 +72,22 @@ class SimCloud:
     def __init__(self, scenario: Scenario, tag: str, *, retry_failed: bool = True) -> None:
         self.scenario = scenario
         self.retry_failed = retry_failed
-        self.pools = {p.name: SimPool(p, random.Random(f"{scenario.seed}:{tag}:{p.name}")) for p in scenario.pools}
+        self.pools = {
+            p.name: SimPool(p, random.Random(f"{scenario.seed}:{tag}:{p.name}")) for p in scenario.pools
+        }
         self._heap: list[tuple[float, int, int, str, Machine | None]] = []
         self._seq = 0
         #: bumped on every change a watcher could see
         self.version = 0
+        self._ready_cache: tuple[int, dict[str, int]] = (-1, {})
+        self._alloc_cache: tuple[int, tuple[tuple[str, float, float], ...]] = (-1, ())
         for pool in self.pools.values():
             pool.windows = sorted(pool.model.stock_outs)
             for a, b in pool.windows:
                 self._push(a, _WINDOW, pool.model.name, None)
                 self._push(b, _WINDOW, pool.model.name, None)
             for _ in range(pool.model.min_nodes):
-                machine = self._new_machine(pool, 0.0)
-                machine.state = READY
+                pool.set_state(self._new_machine(pool, 0.0), READY)
 
     # -- events -------------------------------------------------------------------------------------------
     def _push(self, t: float, kind: int, pool: str, machine: Machine | None) -> None:
@@ -98,7 +104,7 @@ class SimCloud:
             at, _, kind, name, machine = heapq.heappop(self._heap)
             pool = self.pools[name]
             if kind == _READY and machine is not None and machine.state == LAUNCHING:
-                machine.state = READY
+                pool.set_state(machine, READY)
                 changed = True
             elif kind == _FAIL and machine is not None and machine.state == LAUNCHING:
                 self._gone(pool, machine, at)
@@ -179,6 +185,7 @@ class SimCloud:
     def _new_machine(self, pool: SimPool, t: float) -> Machine:
         pool.seq += 1
         machine = Machine(f"{pool.model.name}-{pool.seq:05d}", pool.seq, t)
+        pool.counts[LAUNCHING] += 1
         pool.machines.append(machine)
         pool.billed.append(machine)
         return machine
@@ -203,7 +210,7 @@ class SimCloud:
         if fails:
             self._push(t + model.provision_delay, _FAIL, model.name, machine)
         elif model.provision_delay <= 0:
-            machine.state = READY
+            pool.set_state(machine, READY)
         else:
             self._push(t + model.provision_delay, _READY, model.name, machine)
 
@@ -214,7 +221,7 @@ class SimCloud:
             self._push(t + LAUNCH_RETRY_S, _RETRY, pool.model.name, None)
 
     def _delete(self, pool: SimPool, machine: Machine, t: float) -> None:
-        machine.state = DELETING
+        pool.set_state(machine, DELETING)
         if pool.model.deletion_delay <= 0:
             self._gone(pool, machine, t)
         else:
@@ -222,21 +229,34 @@ class SimCloud:
 
     @staticmethod
     def _gone(pool: SimPool, machine: Machine, t: float) -> None:
-        machine.state = GONE
+        pool.set_state(machine, GONE)
         machine.gone_at = t
         pool.machines.remove(machine)
 
     # -- views --------------------------------------------------------------------------------------------
     def existing(self) -> int:
         """Instances that exist and bill (launching, Ready or being deleted), over all pools."""
-        return sum(len(p.machines) for p in self.pools.values())
+        return sum(p.counts[LAUNCHING] + p.counts[READY] + p.counts[DELETING] for p in self.pools.values())
 
-    def ready_capacity(self) -> dict[str, int]:
-        """Replicas each cloud cluster can run on its Ready nodes."""
-        out = dict.fromkeys(self.scenario.cloud_clusters, 0)
-        for p in self.pools.values():
-            out[p.model.cluster] += p.model.replicas_per_node * p.count(READY)
-        return out
+    def ready_capacity(self) -> Mapping[str, int]:
+        """Replicas each cloud cluster can run on its Ready nodes (cached until the next change)."""
+        if self._ready_cache[0] != self.version:
+            out = dict.fromkeys(self.scenario.cloud_clusters, 0)
+            for p in self.pools.values():
+                out[p.model.cluster] += p.model.replicas_per_node * p.counts[READY]
+            self._ready_cache = (self.version, out)
+        return self._ready_cache[1]
+
+    def ready_allocatable(self) -> tuple[tuple[str, float, float], ...]:
+        """(cluster, cpu, memory) that the Ready nodes of each cloud cluster offer (cached)."""
+        if self._alloc_cache[0] != self.version:
+            alloc = {c: [0.0, 0.0] for c in self.scenario.cloud_clusters}
+            for p in self.pools.values():
+                a = alloc[p.model.cluster]
+                a[0] += p.counts[READY] * p.model.allocatable.cpu
+                a[1] += p.counts[READY] * p.model.allocatable.memory
+            self._alloc_cache = (self.version, tuple((c, a[0], a[1]) for c, a in alloc.items()))
+        return self._alloc_cache[1]
 
     def cost(self, end: float) -> tuple[float, float]:
         """(cost, node-seconds) of every instance from launch to deletion, up to ``end``."""

@@ -14,7 +14,10 @@ from typing import Any, TypeVar
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from burstd.policy.spec import BurstPolicy, PolicyInvalid, parse_document
+from burstd.policy.loader import PolicyFileError, load_text
+from burstd.policy.loader import load_policy as load_policy_file
+from burstd.policy.loader import locate as locate_0
+from burstd.policy.spec import BurstPolicy, PolicyInvalid
 from burstd.sim.fleet import SimulatedFleet, parse_fleet
 from burstd.sim.trace import FillGaps, Trace, TraceError, parse_trace
 
@@ -66,13 +69,17 @@ def load_trace(arg: str | None, fill_gaps: FillGaps = "error") -> Trace:
 
 
 def load_policy(path: str | None) -> BurstPolicy:
-    def check(data: Any) -> BurstPolicy:
-        doc = parse_document(data)
-        if not isinstance(doc, BurstPolicy):
-            raise InputError("expected a BurstPolicy, got FleetLimits")
-        return doc
-
-    return _load_yaml(path, BUNDLED_POLICY, check)
+    """The one BurstPolicy in ``path`` (read by ``burstd.policy.loader``), or the bundled example policy."""
+    try:
+        if path is not None:
+            return load_policy_file(path)
+        source, text = _read(None, BUNDLED_POLICY)
+        result = load_text(text, source)
+        if result.diagnostics:
+            raise PolicyFileError(result.diagnostics)
+        return result.policies[0][1]
+    except PolicyFileError as exc:
+        raise InputError(str(exc)) from None
 
 
 def load_fleet(path: str | None) -> SimulatedFleet:
@@ -80,6 +87,7 @@ def load_fleet(path: str | None) -> SimulatedFleet:
 
 
 def _load_yaml(path: str | None, bundled: str, validate: Callable[[Any], T]) -> T:
+    """Read one YAML document and validate it; problems become ``FILE:LINE:COL: path: message``."""
     source, text = _read(path, bundled)
     yaml = YAML(typ="rt")
     try:
@@ -97,11 +105,9 @@ def _load_yaml(path: str | None, bundled: str, validate: Callable[[Any], T]) -> 
     except PolicyInvalid as exc:
         lines = []
         for problem in exc.problems:
-            line, col = locate(root, problem.loc)
-            lines.append(f"{source}:{line}:{col}: {problem.path}: {problem.message}")
+            line, col = locate_0(root, problem.loc, at_key=problem.message.startswith("unknown field"))
+            lines.append(f"{source}:{line + 1}:{col + 1}: {problem.path}: {problem.message}")
         raise InputError("\n".join(lines)) from None
-    except InputError as exc:
-        raise InputError(f"{source}:1:1: {exc}") from None
 
 
 def plain(node: Any) -> Any:
@@ -113,8 +119,16 @@ def plain(node: Any) -> Any:
     if isinstance(node, bool) or node is None:
         return node
     if isinstance(node, dt.datetime):
-        return dt.datetime(node.year, node.month, node.day, node.hour, node.minute, node.second,
-                           node.microsecond, tzinfo=node.tzinfo)
+        return dt.datetime(
+            node.year,
+            node.month,
+            node.day,
+            node.hour,
+            node.minute,
+            node.second,
+            node.microsecond,
+            tzinfo=node.tzinfo,
+        )
     if isinstance(node, int):
         return int(node)
     if isinstance(node, float):
@@ -122,24 +136,3 @@ def plain(node: Any) -> Any:
     if isinstance(node, str):
         return str(node)
     return node
-
-
-def locate(root: Any, loc: tuple[str | int, ...]) -> tuple[int, int]:
-    """1-based (line, column) of the deepest node of ``loc`` that exists in the document."""
-    line, col = 1, 1
-    node = root
-    for part in loc:
-        try:
-            if isinstance(node, dict) and part in node:
-                line, col = node.lc.key(part)
-                line, col = line + 1, col + 1
-                node = node[part]
-            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-                line, col = node.lc.item(part)
-                line, col = line + 1, col + 1
-                node = node[part]
-            else:
-                break
-        except (AttributeError, KeyError, TypeError):
-            break
-    return line, col

@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from burstd.policy.spec import DNS_LABEL, PolicyInvalid, Problem
@@ -33,7 +41,11 @@ BaseReplicas = Annotated[int | str, BeforeValidator(_base_replicas)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True, str_strip_whitespace=True
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        str_strip_whitespace=True,
     )
 
 
@@ -92,7 +104,9 @@ class PoolSim(_Model):
 
 
 class FleetSpec(_Model):
-    start_time: AwareDatetime = Field(default_factory=lambda: datetime.fromisoformat("2026-01-05T00:00:00+00:00"))
+    start_time: AwareDatetime = Field(
+        default_factory=lambda: datetime.fromisoformat("2026-01-05T00:00:00+00:00")
+    )
     request: ReplicaRequest
     peak_replicas: Annotated[int, Field(ge=1)]
     base: BaseSim
@@ -111,11 +125,11 @@ class SimulatedFleet(_Model):
 
 #: Built-in pool behaviour where neither the pool nor ``poolDefaults`` says otherwise.
 POOL_DEFAULTS = PoolSim(
-    provision_delay=180.0,
-    deletion_delay=30.0,
+    provision_delay="3m",
+    deletion_delay="30s",
     stock_outs=[],
     stock_out_probability=0.0,
-    stock_out_duration=900.0,
+    stock_out_duration="15m",
     launch_failure_probability=0.0,
 )
 
@@ -126,7 +140,9 @@ def parse_fleet(data: Any) -> SimulatedFleet:
         kind = "nothing" if data is None else type(data).__name__
         raise PolicyInvalid([Problem((), f"expected a mapping with apiVersion and kind, got {kind}")])
     if data.get("apiVersion") != API_VERSION:
-        raise PolicyInvalid([Problem(("apiVersion",), f"expected {API_VERSION!r}, got {data.get('apiVersion')!r}")])
+        raise PolicyInvalid(
+            [Problem(("apiVersion",), f"expected {API_VERSION!r}, got {data.get('apiVersion')!r}")]
+        )
     if data.get("kind") != KIND:
         raise PolicyInvalid([Problem(("kind",), f"expected {KIND!r}, got {data.get('kind')!r}")])
     try:

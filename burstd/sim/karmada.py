@@ -94,8 +94,13 @@ def fill_by_room(count: int, room: Mapping[str, int]) -> dict[str, int]:
     return out
 
 
-def overflow_scale(assigned: Mapping[str, int], desired: int, capacity: Mapping[str, int],
-                   base: Sequence[str], cloud: Sequence[str]) -> dict[str, int]:
+def overflow_scale(
+    assigned: Mapping[str, int],
+    desired: int,
+    capacity: Mapping[str, int],
+    base: Sequence[str],
+    cloud: Sequence[str],
+) -> dict[str, int]:
     """Karmada's steady assignment with an overflow tier, for a new desired count.
 
     Scale-up: the new replicas go to the base clusters while they have room, then to the cloud clusters by
@@ -119,8 +124,9 @@ def overflow_scale(assigned: Mapping[str, int], desired: int, capacity: Mapping[
     return current
 
 
-def overflow_fresh(desired: int, capacity: Mapping[str, int], base: Sequence[str],
-                   cloud: Sequence[str]) -> dict[str, int]:
+def overflow_fresh(
+    desired: int, capacity: Mapping[str, int], base: Sequence[str], cloud: Sequence[str]
+) -> dict[str, int]:
     """A fresh re-division (a WorkloadRebalancer): base first up to its capacity, then the cloud."""
     return overflow_scale({}, desired, capacity, base, cloud)
 
@@ -144,6 +150,8 @@ def moves(old: Mapping[str, int], new: Mapping[str, int]) -> int:
     Replicas added or removed because the desired count changed are not moves; a replica taken from one
     cluster and placed in another is one move.
     """
+    if old == new:
+        return 0
     keys = set(old) | set(new)
     up = sum(max(0, new.get(c, 0) - old.get(c, 0)) for c in keys)
     grown = sum(new.values()) - sum(old.values())

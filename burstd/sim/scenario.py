@@ -83,9 +83,16 @@ class Scenario:
         raise KeyError(name)
 
 
-def build_scenario(policy: BurstPolicy, fleet: SimulatedFleet, trace: Trace, *, peak_replicas: int | None = None,
-                   base_replicas: str | None = None, provision_delay: float | None = None,
-                   seed: int = 0) -> Scenario:
+def build_scenario(
+    policy: BurstPolicy,
+    fleet: SimulatedFleet,
+    trace: Trace,
+    *,
+    peak_replicas: int | None = None,
+    base_replicas: str | None = None,
+    provision_delay: float | None = None,
+    seed: int = 0,
+) -> Scenario:
     """Resolve everything. Raises ScenarioError (policy/fleet mismatch) or ValueError (bad override)."""
     spec = fleet.spec
     peak = peak_replicas if peak_replicas is not None else spec.peak_replicas
@@ -97,8 +104,10 @@ def build_scenario(policy: BurstPolicy, fleet: SimulatedFleet, trace: Trace, *, 
 
     base_names = list(policy.spec.base.clusters)
     if spec.base.clusters is not None and sorted(spec.base.clusters) != sorted(base_names):
-        raise ScenarioError(f"fleet spec.base.clusters {spec.base.clusters} does not match the policy's "
-                            f"spec.base.clusters {base_names}")
+        raise ScenarioError(
+            f"fleet spec.base.clusters {spec.base.clusters} does not match the policy's "
+            f"spec.base.clusters {base_names}"
+        )
     split = webster(base_total, dict.fromkeys(base_names, 1))
     base_capacity = tuple((name, split.get(name, 0)) for name in base_names)
 
@@ -106,49 +115,85 @@ def build_scenario(policy: BurstPolicy, fleet: SimulatedFleet, trace: Trace, *, 
     pool_names = [p.name for p in policy.spec.burst.pools]
     unknown = sorted(set(spec.pools) - set(pool_names))
     if unknown:
-        raise ScenarioError(f"fleet spec.pools names {', '.join(unknown)}, which the policy does not have; "
-                            f"the policy's pools are: {', '.join(pool_names)}")
+        raise ScenarioError(
+            f"fleet spec.pools names {', '.join(unknown)}, which the policy does not have; "
+            f"the policy's pools are: {', '.join(pool_names)}"
+        )
     pools = []
     for i, p in enumerate(policy.spec.burst.pools):
         sim = _merge(spec.pools.get(p.name), spec.pool_defaults)
         alloc = Resources(p.allocatable.cpu, p.allocatable.memory)
-        per_node = min(math.floor(alloc.cpu / request.cpu + 1e-9), math.floor(alloc.memory / request.memory + 1e-9),
-                       p.allocatable.pods)
+        per_node = min(
+            math.floor(alloc.cpu / request.cpu + 1e-9),
+            math.floor(alloc.memory / request.memory + 1e-9),
+            p.allocatable.pods,
+        )
         if per_node < 1:
-            raise ScenarioError(f"a replica (cpu {request.cpu:g}, memory {request.memory:g} bytes) does not fit "
-                                f"on a node of pool {p.name} (allocatable cpu {alloc.cpu:g}, memory "
-                                f"{alloc.memory:g} bytes)")
+            raise ScenarioError(
+                f"a replica (cpu {request.cpu:g}, memory {request.memory:g} bytes) does not fit "
+                f"on a node of pool {p.name} (allocatable cpu {alloc.cpu:g}, memory "
+                f"{alloc.memory:g} bytes)"
+            )
         if sim.price_per_node_hour is not None:
             price, overridden = sim.price_per_node_hour, True
         elif p.price is not None and p.price.per_node_hour is not None:
             price, overridden = p.price.per_node_hour, False
         else:
-            raise ScenarioError(f"pool {p.name} takes its price from the provider; give the simulation a price "
-                                f"with fleet spec.pools.{p.name}.pricePerNodeHour")
-        assert sim.provision_delay is not None and sim.deletion_delay is not None
-        assert sim.stock_out_probability is not None and sim.stock_out_duration is not None
-        assert sim.launch_failure_probability is not None and sim.stock_outs is not None
-        pools.append(PoolModel(
-            name=p.name, cluster=p.cluster, index=i, min_nodes=p.nodes.min, max_nodes=p.nodes.max,
-            allocatable=alloc, pods_per_node=p.allocatable.pods, replicas_per_node=per_node,
-            price_per_node_hour=price, price_overridden=overridden,
-            provision_delay=provision_delay if provision_delay is not None else sim.provision_delay,
-            deletion_delay=sim.deletion_delay,
-            stock_outs=tuple(sorted((w.from_, w.to) for w in sim.stock_outs)),
-            stock_out_probability=sim.stock_out_probability, stock_out_duration=sim.stock_out_duration,
-            launch_failure_probability=sim.launch_failure_probability,
-        ))
+            raise ScenarioError(
+                f"pool {p.name} takes its price from the provider; give the simulation a price "
+                f"with fleet spec.pools.{p.name}.pricePerNodeHour"
+            )
+        pools.append(
+            PoolModel(
+                name=p.name,
+                cluster=p.cluster,
+                index=i,
+                min_nodes=p.nodes.min,
+                max_nodes=p.nodes.max,
+                allocatable=alloc,
+                pods_per_node=p.allocatable.pods,
+                replicas_per_node=per_node,
+                price_per_node_hour=price,
+                price_overridden=overridden,
+                provision_delay=provision_delay if provision_delay is not None else _set(sim.provision_delay),
+                deletion_delay=_set(sim.deletion_delay),
+                stock_outs=tuple(sorted((w.from_, w.to) for w in sim.stock_outs or ())),
+                stock_out_probability=_set(sim.stock_out_probability),
+                stock_out_duration=_set(sim.stock_out_duration),
+                launch_failure_probability=_set(sim.launch_failure_probability),
+            )
+        )
     cloud = tuple(dict.fromkeys(p.cluster for p in pools))
     currencies = {p.price.currency for p in policy.spec.burst.pools if p.price is not None}
     times, values = _change_points(trace, scaled)
     return Scenario(
-        trace=trace, policy=policy, times=times, replicas=values, end=trace.duration,
-        epoch=spec.start_time.timestamp() + trace.start, peak_replicas=peak, base_spec=base_spec,
-        base_replicas=base_total, base_capacity=base_capacity, request=request, pools=tuple(pools),
-        cloud_clusters=cloud, max_cloud_nodes=policy.spec.limits.max_cloud_nodes, mode=policy.spec.shift.mode,
-        status_refresh=spec.status_refresh, workload=policy.spec.workloads[0].propagation_policy.key,
-        seed=seed, currency=min(currencies) if currencies else "CNY",
+        trace=trace,
+        policy=policy,
+        times=times,
+        replicas=values,
+        end=trace.duration,
+        epoch=spec.start_time.timestamp() + trace.start,
+        peak_replicas=peak,
+        base_spec=base_spec,
+        base_replicas=base_total,
+        base_capacity=base_capacity,
+        request=request,
+        pools=tuple(pools),
+        cloud_clusters=cloud,
+        max_cloud_nodes=policy.spec.limits.max_cloud_nodes,
+        mode=policy.spec.shift.mode,
+        status_refresh=spec.status_refresh,
+        workload=policy.spec.workloads[0].propagation_policy.key,
+        seed=seed,
+        currency=min(currencies) if currencies else "CNY",
     )
+
+
+def _set(value: float | None) -> float:
+    """A merged pool setting; the built-in defaults set every one."""
+    if value is None:  # pragma: no cover - POOL_DEFAULTS sets every field
+        raise ScenarioError("internal error: a pool setting has no default")
+    return value
 
 
 def _merge(pool: PoolSim | None, defaults: PoolSim) -> PoolSim:
@@ -170,4 +215,3 @@ def _change_points(trace: Trace, scaled: list[int]) -> tuple[tuple[float, ...], 
             times.append(t - trace.start)
             values.append(v)
     return tuple(times), tuple(values)
-

@@ -5,6 +5,7 @@ Every error names the file, the line and the field: ``FILE:LINE: FIELD: message`
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import statistics
@@ -62,8 +63,12 @@ def parse_trace(text: str, source: str, fill_gaps: FillGaps = "error") -> Trace:
     while lines and not lines[-1].strip():
         lines.pop()
     if not lines:
-        raise TraceError(source, None, None, "the file is empty; expected a header 'timestamp_s,demand' "
-                         "and at least 2 rows")
+        raise TraceError(
+            source,
+            None,
+            None,
+            "the file is empty; expected a header 'timestamp_s,demand' and at least 2 rows",
+        )
     header = tuple(part.strip() for part in lines[0].lstrip("\ufeff").split(","))
     if header != HEADER:
         raise TraceError(source, 1, "header", f"expected exactly 'timestamp_s,demand', got {lines[0]!r}")
@@ -73,34 +78,52 @@ def parse_trace(text: str, source: str, fill_gaps: FillGaps = "error") -> Trace:
     for number, line in enumerate(lines[1:], start=2):
         parts = line.split(",")
         if len(parts) != 2:
-            raise TraceError(source, number, None, f"expected 2 comma-separated fields (timestamp_s,demand), "
-                             f"got {len(parts)}: {line!r}")
+            raise TraceError(
+                source,
+                number,
+                None,
+                f"expected 2 comma-separated fields (timestamp_s,demand), got {len(parts)}: {line!r}",
+            )
         t = _number(source, number, "timestamp_s", parts[0])
         v = _number(source, number, "demand", parts[1])
         if times and t <= times[-1]:
-            raise TraceError(source, number, "timestamp_s", f"{t:g} is not after the previous timestamp "
-                             f"{times[-1]:g} (line {line_of[-1]}); timestamps must increase strictly")
+            raise TraceError(
+                source,
+                number,
+                "timestamp_s",
+                f"{_n(t)} is not after the previous timestamp "
+                f"{_n(times[-1])} (line {line_of[-1]}); timestamps must increase strictly",
+            )
         times.append(t)
         values.append(v)
         line_of.append(number)
     if len(times) < 2:
         raise TraceError(source, len(lines), None, f"expected at least 2 data rows, got {len(times)}")
-    step = statistics.median(b - a for a, b in zip(times, times[1:], strict=False))
+    step = statistics.median(b - a for a, b in itertools.pairwise(times))
     gaps = [i for i in range(1, len(times)) if times[i] - times[i - 1] > step * (1 + 1e-9)]
     filled = 0
     if gaps:
         if fill_gaps == "error":
             i = gaps[0]
             more = f" (and {len(gaps) - 1} more)" if len(gaps) > 1 else ""
-            raise TraceError(source, line_of[i], "timestamp_s",
-                             f"gap of {times[i] - times[i - 1]:g}s between line {line_of[i - 1]} "
-                             f"(t={times[i - 1]:g}) and line {line_of[i]} (t={times[i]:g}); the typical step is "
-                             f"{step:g}s{more}. Pass --fill-gaps hold to carry the last value over gaps, or "
-                             "--fill-gaps zero to treat them as no demand")
+            raise TraceError(
+                source,
+                line_of[i],
+                "timestamp_s",
+                f"gap of {_n(times[i] - times[i - 1])}s between line {line_of[i - 1]} "
+                f"(t={_n(times[i - 1])}) and line {line_of[i]} (t={_n(times[i])}); the typical step is "
+                f"{_n(step)}s{more}. Pass --fill-gaps hold to carry the last value over gaps, or "
+                "--fill-gaps zero to treat them as no demand",
+            )
         times, values, filled = _fill(times, values, step, gaps, hold=fill_gaps == "hold")
     if max(values) <= 0:
         raise TraceError(source, None, "demand", "every value is 0; a trace needs some demand to scale")
     return Trace(source, tuple(times), tuple(values), step, len(line_of), filled)
+
+
+def _n(x: float) -> str:
+    """A number as written in a trace: ``2381520``, ``60``, ``0.5`` (no exponent for large whole numbers)."""
+    return f"{x:.15g}"
 
 
 def _number(source: str, line: int, field: str, text: str) -> float:
@@ -115,8 +138,9 @@ def _number(source: str, line: int, field: str, text: str) -> float:
     return value
 
 
-def _fill(times: list[float], values: list[float], step: float, gaps: Sequence[int],
-          *, hold: bool) -> tuple[list[float], list[float], int]:
+def _fill(
+    times: list[float], values: list[float], step: float, gaps: Sequence[int], *, hold: bool
+) -> tuple[list[float], list[float], int]:
     """Insert samples every ``step`` inside each gap: the last value (hold) or 0 (zero)."""
     out_t: list[float] = []
     out_v: list[float] = []
@@ -140,8 +164,7 @@ def slice_trace(trace: Trace, duration: float) -> Trace:
     """The first ``duration`` seconds of a trace (at least 2 samples)."""
     cut = trace.start + duration
     n = max(2, sum(1 for t in trace.times if t < cut))
-    return Trace(trace.name, trace.times[:n], trace.values[:n], trace.step, min(trace.rows, n),
-                 trace.filled)
+    return Trace(trace.name, trace.times[:n], trace.values[:n], trace.step, min(trace.rows, n), trace.filled)
 
 
 def scale_to_replicas(values: Sequence[float], peak: int) -> list[int]:
@@ -175,8 +198,10 @@ def parse_base_replicas(text: str | int) -> int | str:
         return int(s)
     match = _PERCENTILE.match(s)
     if not match or float(match.group(1)) > 100:
-        raise ValueError(f"invalid base replicas {text!r}; expected a number of replicas (e.g. 180) or a "
-                         "percentile of the scaled trace from p0 to p100 (e.g. p70)")
+        raise ValueError(
+            f"invalid base replicas {text!r}; expected a number of replicas (e.g. 180) or a "
+            "percentile of the scaled trace from p0 to p100 (e.g. p70)"
+        )
     return s
 
 

@@ -30,7 +30,15 @@ from burstd.cloud.provider import (
     Unavailable,
 )
 from burstd.policy.spec import PoolSpec
-from burstd_provider_fake.script import Call, ErrorName, ErrorRule, PoolScript, Script, ScriptError, parse_script
+from burstd_provider_fake.script import (
+    Call,
+    ErrorName,
+    ErrorRule,
+    PoolScript,
+    Script,
+    ScriptError,
+    parse_script,
+)
 
 __all__ = ["CallRecord", "FakeProvider"]
 
@@ -133,8 +141,13 @@ class FakeProvider:
         script = self._begin("quote", pool.name, nodes=nodes)
         self._check_offer(pool, script)
         if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 0:
-            raise self._fail("quote", pool.name, InvalidRequest(
-                f"nodes must be a non-negative integer, got {nodes!r}", provider=self.name, pool=pool.name))
+            raise self._fail(
+                "quote",
+                pool.name,
+                InvalidRequest(
+                    f"nodes must be a non-negative integer, got {nodes!r}", provider=self.name, pool=pool.name
+                ),
+            )
         return Quote(
             in_stock=script.in_stock(self.now),
             quota_headroom_nodes=self.quota_headroom(pool.name),
@@ -168,16 +181,30 @@ class FakeProvider:
         """
         script = self._begin("launch", pool, nodes=nodes)
         if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
-            raise self._fail("launch", pool, InvalidRequest(
-                f"nodes must be a positive integer, got {nodes!r}", provider=self.name, pool=pool))
+            raise self._fail(
+                "launch",
+                pool,
+                InvalidRequest(
+                    f"nodes must be a positive integer, got {nodes!r}", provider=self.name, pool=pool
+                ),
+            )
         if not script.in_stock(self.now):
-            raise self._fail("launch", pool, StockOut(
-                "the instance type is sold out in this zone", provider=self.name, pool=pool))
+            raise self._fail(
+                "launch",
+                pool,
+                StockOut("the instance type is sold out in this zone", provider=self.name, pool=pool),
+            )
         headroom = self.quota_headroom(pool)
         if nodes > headroom:
-            raise self._fail("launch", pool, QuotaExceeded(
-                f"launching {nodes} instances exceeds the quota (room for {headroom})", provider=self.name,
-                pool=pool))
+            raise self._fail(
+                "launch",
+                pool,
+                QuotaExceeded(
+                    f"launching {nodes} instances exceeds the quota (room for {headroom})",
+                    provider=self.name,
+                    pool=pool,
+                ),
+            )
         created = []
         for _ in range(nodes):
             self._serial += 1
@@ -197,8 +224,11 @@ class FakeProvider:
         pool = self._machines[ids[0]].pool if ids and not unknown else ""
         self._begin("terminate", pool, nodes=len(ids))
         if unknown:
-            raise self._fail("terminate", pool, InvalidRequest(
-                f"unknown instance ids: {', '.join(sorted(unknown))}", provider=self.name))
+            raise self._fail(
+                "terminate",
+                pool,
+                InvalidRequest(f"unknown instance ids: {', '.join(sorted(unknown))}", provider=self.name),
+            )
         for instance_id in ids:
             machine = self._machines[instance_id]
             if machine.stop_requested_at is None:
@@ -211,8 +241,11 @@ class FakeProvider:
 
     def alive(self, pool: str | None = None) -> int:
         """Instances not yet terminated, in ``pool`` or in every pool."""
-        return sum(1 for m in self._machines.values()
-                   if (pool is None or m.pool == pool) and self._state(m) is not InstanceState.TERMINATED)
+        return sum(
+            1
+            for m in self._machines.values()
+            if (pool is None or m.pool == pool) and self._state(m) is not InstanceState.TERMINATED
+        )
 
     def quota_headroom(self, pool: str) -> int:
         script = self._pool(pool, "quota")
@@ -221,12 +254,31 @@ class FakeProvider:
             room = min(room, self.script.quota - self.alive())
         return max(room, 0)
 
-    def inject(self, call: Call, error: ErrorName, *, times: int = 1, pool: str | None = None, after: int = 0,
-               message: str | None = None, code: str | None = None, retry_after: float | None = None) -> None:
+    def inject(
+        self,
+        call: Call,
+        error: ErrorName,
+        *,
+        times: int = 1,
+        pool: str | None = None,
+        after: int = 0,
+        message: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         """Make the next ``times`` calls of ``call`` (after ``after`` more) raise ``error``."""
-        rule = ErrorRule.model_validate({"call": call, "error": error, "pool": pool, "times": times,
-                                         "after": after, "message": message, "code": code,
-                                         "retry_after": retry_after})
+        rule = ErrorRule.model_validate(
+            {
+                "call": call,
+                "error": error,
+                "pool": pool,
+                "times": times,
+                "after": after,
+                "message": message,
+                "code": code,
+                "retry_after": retry_after,
+            }
+        )
         if pool is not None:
             self._pool(pool, "inject")
         self._rules.append(_Rule(rule, rule.after, rule.times))
@@ -240,8 +292,9 @@ class FakeProvider:
         script = self.script.pools.get(pool)
         if script is None:
             known = ", ".join(sorted(self.script.pools)) or "none"
-            raise InvalidRequest(f"{call}: unknown pool {pool!r} (known pools: {known})", provider=self.name,
-                                 pool=pool)
+            raise InvalidRequest(
+                f"{call}: unknown pool {pool!r} (known pools: {known})", provider=self.name, pool=pool
+            )
         return script
 
     def _begin(self, call: Call, pool: str, *, nodes: int | None = None) -> PoolScript:
@@ -273,19 +326,33 @@ class FakeProvider:
     def _scripted_error(self, rule: ErrorRule, pool: str) -> ProviderError:
         message = rule.message or _DEFAULT_MESSAGES[rule.error]
         if rule.error == "Throttled":
-            return Throttled(message, provider=self.name, pool=pool or None, code=rule.code,
-                             retry_after=rule.retry_after)
+            return Throttled(
+                message, provider=self.name, pool=pool or None, code=rule.code, retry_after=rule.retry_after
+            )
         return _ERRORS[rule.error](message, provider=self.name, pool=pool or None, code=rule.code)
 
     def _check_offer(self, pool: PoolSpec, script: PoolScript) -> None:
         if script.instance_type is not None and pool.instance_type != script.instance_type:
-            raise self._fail("quote", pool.name, InvalidRequest(
-                f"instance type {pool.instance_type!r} is not offered in pool {pool.name!r} "
-                f"(it offers {script.instance_type!r})", provider=self.name, pool=pool.name))
+            raise self._fail(
+                "quote",
+                pool.name,
+                InvalidRequest(
+                    f"instance type {pool.instance_type!r} is not offered in pool {pool.name!r} "
+                    f"(it offers {script.instance_type!r})",
+                    provider=self.name,
+                    pool=pool.name,
+                ),
+            )
         if script.zone is not None and pool.zone != script.zone:
-            raise self._fail("quote", pool.name, InvalidRequest(
-                f"zone {pool.zone!r} is not where pool {pool.name!r} is (it is in {script.zone!r})",
-                provider=self.name, pool=pool.name))
+            raise self._fail(
+                "quote",
+                pool.name,
+                InvalidRequest(
+                    f"zone {pool.zone!r} is not where pool {pool.name!r} is (it is in {script.zone!r})",
+                    provider=self.name,
+                    pool=pool.name,
+                ),
+            )
 
     def _state(self, machine: _Machine) -> InstanceState:
         now = self.now

@@ -33,7 +33,16 @@ from pydantic.alias_generators import to_camel
 
 from burstd.model.quantities import parse_duration
 
-__all__ = ["Call", "ErrorName", "ErrorRule", "PoolScript", "Script", "ScriptError", "StockChange", "parse_script"]
+__all__ = [
+    "Call",
+    "ErrorName",
+    "ErrorRule",
+    "PoolScript",
+    "Script",
+    "ScriptError",
+    "StockChange",
+    "parse_script",
+]
 
 Call = Literal["quote", "instances", "launch", "terminate"]
 ErrorName = Literal["StockOut", "QuotaExceeded", "Throttled", "AuthFailed", "InvalidRequest", "Unavailable"]
@@ -129,8 +138,10 @@ class Script(_Strict):
     def _rules_name_known_pools(self) -> Script:
         for i, rule in enumerate(self.errors):
             if rule.pool is not None and rule.pool not in self.pools:
-                raise ValueError(f"errors[{i}].pool {rule.pool!r} is not among the scripted pools "
-                                 f"({', '.join(sorted(self.pools)) or 'none'})")
+                raise ValueError(
+                    f"errors[{i}].pool {rule.pool!r} is not among the scripted pools "
+                    f"({', '.join(sorted(self.pools)) or 'none'})"
+                )
         return self
 
 

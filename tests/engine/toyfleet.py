@@ -1,5 +1,9 @@
 """A small closed loop for engine tests: a base cluster, cloud pools whose nodes turn Ready after a delay,
-and Karmada's Webster division of the desired replicas by the weights the engine wrote."""
+and Karmada's Webster division of the desired replicas by the weights the engine wrote (or, in overflow
+mode, Karmada's steady overflow placement, moved back only by a WorkloadRebalancer).
+
+Knobs a test turns between steps: ``demand``, ``delay``, ``stock_out`` / :meth:`ToyFleet.run_out_of_stock`,
+``stale_for``, ``failed``, ``quotes``, ``pods``, ``budget`` and ``base_replicas``."""
 
 from __future__ import annotations
 
@@ -7,16 +11,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hypothesis import settings
+
 from burstd.engine import decide
 from burstd.engine.capacity import replicas_per_node
 from burstd.engine.webster import webster
 from burstd.model.actions import Action, MarkMachines, Rebalance, ScalePool, SetWeights
 from burstd.model.decision import Decision
-from burstd.model.state import BurstState
-from burstd.model.world import ClusterSummary, MachineInfo, PoolState, Resources, World, WorkloadState
+from burstd.model.state import BurstState, Phase
+from burstd.model.world import (
+    ClusterSummary,
+    FleetBudget,
+    MachineInfo,
+    PoolState,
+    Resources,
+    WorkloadState,
+    World,
+)
 from burstd.policy.spec import BurstPolicy, parse_document
 
 REQUEST = Resources(cpu=1.0, memory=2 * 2**30)
+
+#: Hypothesis settings for the engine tests: the same examples on every run, no deadline, no database.
+DETERMINISTIC = settings(derandomize=True, deadline=None, database=None)
 
 
 def policy(**overrides: Any) -> BurstPolicy:
@@ -32,8 +49,8 @@ def policy(**overrides: Any) -> BurstPolicy:
                 "headroom": "10%",
                 "provisionTimeout": "10m",
                 "pools": [
-                    _pool("tke-a", "tke", 2.0),
-                    _pool("ack-b", "ack", 3.0),
+                    pool_doc("tke-a", "tke", 2.0),
+                    pool_doc("ack-b", "ack", 3.0),
                 ],
             },
             "triggers": {
@@ -51,12 +68,27 @@ def policy(**overrides: Any) -> BurstPolicy:
     return parsed
 
 
-def _pool(name: str, cluster: str, price: float) -> dict[str, Any]:
+def wide(**overrides: Any) -> BurstPolicy:
+    """The toy policy with a first pool large enough (40 nodes) that sizing is not bent by pool maxima."""
+    pools = [pool_doc("tke-a", "tke", 2.0, high=40), pool_doc("ack-b", "ack", 3.0)]
+    burst: dict[str, Any] = {"pools": pools, **overrides.pop("burst", {})}
+    limits: dict[str, Any] = {"maxCloudNodes": 60, **overrides.pop("limits", {})}
+    return policy(burst=burst, limits=limits, **overrides)
+
+
+def pool_doc(name: str, cluster: str, price: float, *, low: int = 0, high: int = 10) -> dict[str, Any]:
+    """One pool of the toy policy: 8 CPU / 32Gi nodes (8 toy replicas each), static price per node-hour."""
     backend = "capi-machinedeployment"
-    return {"name": name, "provider": "fake", "cluster": cluster, "backend": backend,
-            "ref": {"namespace": "capi", "name": name}, "nodes": {"min": 0, "max": 10},
-            "allocatable": {"cpu": "8", "memory": "32Gi", "pods": 110},
-            "price": {"perNodeHour": price, "currency": "CNY"}}
+    return {
+        "name": name,
+        "provider": "fake",
+        "cluster": cluster,
+        "backend": backend,
+        "ref": {"namespace": "capi", "name": name},
+        "nodes": {"min": low, "max": high},
+        "allocatable": {"cpu": "8", "memory": "32Gi", "pods": 110},
+        "price": {"perNodeHour": price, "currency": "CNY"},
+    }
 
 
 def _merge(into: dict[str, Any], extra: Mapping[str, Any]) -> None:
@@ -88,6 +120,16 @@ class ToyFleet:
     state: BurstState = field(default_factory=BurstState)
     serial: int = 0
     stale_for: float = 0.0  # observations this old
+    #: pods per machine name (MachineInfo.pods); 0 when not listed
+    pods: dict[str, int] = field(default_factory=dict)
+    #: failed node launches per pool (PoolState.failed)
+    failed: dict[str, int] = field(default_factory=dict)
+    #: live price quotes per pool (PoolState.price_per_node_hour)
+    quotes: dict[str, float] = field(default_factory=dict)
+    budget: FleetBudget = field(default_factory=FleetBudget)
+    #: overflow mode only: where Karmada placed the replicas (see :meth:`schedule`)
+    placed: dict[str, int] = field(default_factory=dict)
+    rebalances: int = 0
     history: list[tuple[float, Decision, World]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -106,7 +148,35 @@ class ToyFleet:
     def ready(self, pool: str) -> int:
         return sum(1 for n in self.nodes[pool] if n.ready_at <= self.now)
 
+    @property
+    def overflow(self) -> bool:
+        return self.policy.spec.shift.mode == "overflow"
+
+    def clusters(self) -> list[str]:
+        """The base cluster, then the cloud clusters (the overflow tiers, in order)."""
+        return ["idc-1", *sorted({p.cluster for p in self.policy.spec.burst.pools})]
+
+    def schedule(self, *, fresh: bool = False) -> None:
+        """Overflow mode: Karmada's steady assignment with overflow affinities. New replicas fill the base,
+        then spill onto cloud clusters with free Ready room; what fits nowhere stays unschedulable; a
+        scale-down takes replicas from the cloud first; nothing moves back unless rebalanced (``fresh``)."""
+        if not self.overflow:
+            return
+        placed = {} if fresh else dict(self.placed)
+        extra = sum(placed.values()) - self.demand
+        for cluster in reversed(self.clusters()):
+            take = min(max(extra, 0), placed.get(cluster, 0))
+            placed[cluster] = placed.get(cluster, 0) - take
+            extra -= take
+        for cluster in self.clusters():
+            need = self.demand - sum(placed.values())
+            free = max(0, self.capacity(cluster) - placed.get(cluster, 0))
+            placed[cluster] = placed.get(cluster, 0) + min(need, free)
+        self.placed = {c: n for c, n in placed.items() if n > 0}
+
     def assignment(self) -> dict[str, int]:
+        if self.overflow:
+            return dict(self.placed)
         if not self.weights:
             return {"idc-1": self.demand}
         return webster(self.demand, self.weights)
@@ -114,8 +184,11 @@ class ToyFleet:
     def capacity(self, cluster: str) -> int:
         if cluster == "idc-1":
             return self.base_replicas
-        return sum(self.ready(p.name) * self.per_node(p.name) for p in self.policy.spec.burst.pools
-                   if p.cluster == cluster)
+        return sum(
+            self.ready(p.name) * self.per_node(p.name)
+            for p in self.policy.spec.burst.pools
+            if p.cluster == cluster
+        )
 
     def world(self) -> World:
         seen = self.now - self.stale_for
@@ -131,14 +204,28 @@ class ToyFleet:
             ready=True,
             observed_at=seen,
         )
-        workload = WorkloadState(self.key, self.demand, REQUEST, assign, served, 0, seen, dict(self.weights))
+        unschedulable = self.demand - sum(assign.values())
+        workload = WorkloadState(
+            self.key, self.demand, REQUEST, assign, served, unschedulable, seen, dict(self.weights)
+        )
         pools = {}
         for p in self.policy.spec.burst.pools:
-            machines = tuple(MachineInfo(n.name, n.ready_at <= self.now, 0, n.created_at) for n in self.nodes[p.name])
-            pools[p.name] = PoolState(p.name, desired=len(self.nodes[p.name]), ready=self.ready(p.name),
-                                      existing=len(self.nodes[p.name]), failed=0, observed_at=seen,
-                                      machines=machines, stock_out=p.name in self.stock_out)
-        return World({"idc-1": base}, (workload,), pools)
+            machines = tuple(
+                MachineInfo(n.name, n.ready_at <= self.now, self.pods.get(n.name, 0), n.created_at)
+                for n in self.nodes[p.name]
+            )
+            pools[p.name] = PoolState(
+                p.name,
+                desired=len(self.nodes[p.name]),
+                ready=self.ready(p.name),
+                existing=len(self.nodes[p.name]),
+                failed=self.failed.get(p.name, 0),
+                observed_at=seen,
+                machines=machines,
+                stock_out=p.name in self.stock_out,
+                price_per_node_hour=self.quotes.get(p.name),
+            )
+        return World({"idc-1": base}, (workload,), pools, budget=self.budget)
 
     def apply(self, action: Action) -> None:
         match action:
@@ -158,12 +245,14 @@ class ToyFleet:
             case SetWeights(weights=weights):
                 self.weights = dict(weights)
             case Rebalance():
-                pass
+                self.rebalances += 1
+                self.schedule(fresh=True)
             case _:
                 pass
 
     def step(self, seconds: float) -> Decision:
         self.now += seconds
+        self.schedule()
         world = self.world()
         decision = decide(world, self.policy, self.state, self.now)
         self.history.append((self.now, decision, world))
@@ -179,3 +268,27 @@ class ToyFleet:
 
     def cloud_nodes(self) -> int:
         return sum(len(v) for v in self.nodes.values())
+
+    def run_out_of_stock(self, pool: str) -> None:
+        """The provider runs out of stock for ``pool``: launches in flight never turn Ready, and new ones
+        neither while the stock-out lasts."""
+        self.stock_out.add(pool)
+        for node in self.nodes[pool]:
+            if node.ready_at > self.now:
+                node.ready_at = float("inf")
+
+    def targets(self) -> dict[str, int]:
+        """Node count per pool, as the backend holds them now."""
+        return {name: len(nodes) for name, nodes in self.nodes.items()}
+
+    def cloud_share(self) -> int:
+        """Replicas Karmada's division of the current weights sends to cloud clusters."""
+        return sum(n for c, n in self.assignment().items() if c != "idc-1")
+
+    def phases(self) -> list[Phase]:
+        """The phases the engine went through, consecutive repeats collapsed (the starting IDLE included)."""
+        out = [Phase.IDLE]
+        for _, decision, _ in self.history:
+            if decision.state.phase != out[-1]:
+                out.append(decision.state.phase)
+        return out

@@ -1,0 +1,189 @@
+"""``burstd simulate``: argument parsing and the command itself.
+
+``burstd.cli`` wires ``add_arguments`` and ``run``; ``python -m burstd.sim.command`` runs it directly.
+Exit codes: 0 done, 1 an input file (policy, fleet, trace) or the plot cannot be used, 2 bad usage
+(argparse), 70 the engine raised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from burstd.model.quantities import parse_duration
+from burstd.sim.files import InputError, bundled_traces, load_fleet, load_policy, load_trace
+from burstd.sim.runner import Decider, EngineFailed
+from burstd.sim.scenario import ScenarioError, build_scenario
+from burstd.sim.trace import parse_base_replicas
+
+EXIT_INPUT = 1
+EXIT_ENGINE = 70
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _base_replicas(text: str) -> str:
+    try:
+        parse_base_replicas(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``burstd simulate``'s options to ``parser``."""
+    parser.description = (
+        "Replay a demand trace against a simulated fleet and compare burstd (the real engine "
+        "with the policy), a reactive Cluster-Autoscaler-like baseline and an oracle that "
+        "knows the future. See docs/simulation.md."
+    )
+    parser.add_argument(
+        "--policy", metavar="FILE", help="BurstPolicy YAML (default: the bundled example policy)"
+    )
+    parser.add_argument(
+        "--fleet",
+        metavar="FILE",
+        help="SimulatedFleet YAML (default: the bundled fleet: peak "
+        "400 replicas, base p70, provisioning delay 3m)",
+    )
+    parser.add_argument(
+        "--trace",
+        metavar="CSV",
+        help="demand trace, a CSV with header 'timestamp_s,demand', or "
+        f"the name of a bundled trace ({', '.join(bundled_traces())}; default alibaba-2018)",
+    )
+    parser.add_argument(
+        "--peak-replicas",
+        metavar="N",
+        type=_positive_int,
+        help="scale the trace so its maximum is N replicas (overrides the fleet)",
+    )
+    parser.add_argument(
+        "--base-replicas",
+        metavar="M",
+        type=_base_replicas,
+        help="replicas the base holds: a number, or pNN, a percentile of the scaled trace "
+        "(overrides the fleet)",
+    )
+    parser.add_argument(
+        "--provision-delay",
+        metavar="DURATION",
+        type=_duration,
+        help="time for a cloud node to become Ready, e.g. 3m (overrides the fleet, all pools)",
+    )
+    parser.add_argument(
+        "--seed",
+        metavar="S",
+        type=int,
+        default=0,
+        help="seed of the random stock-outs and launch failures (default 0)",
+    )
+    parser.add_argument(
+        "--report",
+        choices=("table", "json"),
+        default="table",
+        help="table (default) or one JSON object on stdout",
+    )
+    parser.add_argument("--plot", metavar="FILE.png", help="write a figure with one panel per run")
+    parser.add_argument(
+        "--fill-gaps",
+        choices=("hold", "zero"),
+        help="fill gaps in the trace (steps longer than the typical step) with the last value "
+        "(hold) or with 0 (zero); without it a gap is an error",
+    )
+    parser.add_argument("--log", metavar="FILE", help="write every action burstd took, with its virtual time")
+
+
+def run(
+    args: argparse.Namespace,
+    decider: Decider | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Run ``burstd simulate`` with parsed arguments. Returns the exit code."""
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    try:
+        policy = load_policy(args.policy)
+        fleet = load_fleet(args.fleet)
+        trace = load_trace(args.trace, args.fill_gaps or "error")
+        scenario = build_scenario(
+            policy,
+            fleet,
+            trace,
+            peak_replicas=args.peak_replicas,
+            base_replicas=args.base_replicas,
+            provision_delay=args.provision_delay,
+            seed=args.seed,
+        )
+    except InputError as exc:
+        print(str(exc), file=err)
+        return EXIT_INPUT
+    except ScenarioError as exc:
+        where = args.fleet or "<bundled fleet.yaml>"
+        print(f"{where}: {exc}", file=err)
+        return EXIT_INPUT
+
+    from burstd.sim.report import to_json, to_table
+    from burstd.sim.simulate import simulate
+
+    log_file: TextIO | None = None
+    try:
+        if args.log:
+            try:
+                log_file = open(args.log, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+            except OSError as exc:
+                print(f"{args.log}: cannot write: {exc}", file=err)
+                return EXIT_INPUT
+        writer = log_file
+        log = (lambda line: print(line, file=writer)) if writer is not None else None
+        try:
+            comparison = simulate(scenario, decider, log)
+        except EngineFailed as exc:
+            cause = exc.__cause__
+            hint = ""
+            if isinstance(cause, NotImplementedError):
+                hint = " (burstd.engine.decide is not implemented yet)"
+            print(f"burstd simulate: {exc}{hint}", file=err)
+            return EXIT_ENGINE
+    finally:
+        if log_file is not None:
+            log_file.close()
+
+    if args.plot:
+        from burstd.sim.plot import plot
+
+        try:
+            plot(comparison, args.plot)
+        except (OSError, ValueError) as exc:
+            print(f"{args.plot}: cannot write the plot: {exc}", file=err)
+            return EXIT_INPUT
+    print(to_json(comparison) if args.report == "json" else to_table(comparison), file=out)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="burstd simulate")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Builds the engine's World snapshot from the simulated fleet.
+
+Cluster summaries (Karmada ``Cluster.status.resourceSummary``) are refreshed on a grid of
+``statusRefresh`` seconds and show the state as it was just before the last refresh; the workload
+(ResourceBinding and FederatedHPA) and the pools (Cluster API, cloud API) are seen as they are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from burstd.model.world import ClusterSummary, MachineInfo, PoolState, Resources, WorkloadState, World
+from burstd.sim.binding import Binding
+from burstd.sim.cloud import DELETING, READY, Machine, SimCloud
+from burstd.sim.scenario import Scenario
+
+#: per cluster: (name, allocatable cpu, allocatable memory, served replicas, pending replicas)
+ClusterNumbers = tuple[tuple[str, float, float, int, int], ...]
+
+
+class WorldBuilder:
+    def __init__(self, scenario: Scenario) -> None:
+        self.s = scenario
+        self.lag = scenario.status_refresh
+        self._history: list[tuple[float, ClusterNumbers]] = []
+        self._cache_key: tuple[float, ClusterNumbers] | None = None
+        self._cache: dict[str, ClusterSummary] = {}
+        self._resources: dict[tuple[str, float, float, int, int], tuple[Resources, Resources, Resources]] = {}
+        self._machines: dict[str, tuple[int, int, MachineInfo]] = {}  # name -> (state, pods, info)
+        #: pool -> ((cloud version, pods version), machines) for reuse while nothing changed
+        self._pool_machines: dict[str, tuple[tuple[int, int], tuple[MachineInfo, ...]]] = {}
+
+    def record(self, t: float, numbers: ClusterNumbers) -> float | None:
+        """Note the clusters' state from ``t`` on. Returns when a status refresh will publish a change."""
+        history = self._history
+        if history and history[-1][1] == numbers:
+            return None
+        if not history:
+            history.append((-math.inf, numbers))
+            return None
+        if history[-1][0] == t:
+            history[-1] = (t, numbers)
+        else:
+            history.append((t, numbers))
+        if self.lag <= 0:
+            return None
+        due = (math.floor(t / self.lag) + 1) * self.lag
+        return due if due > t else due + self.lag
+
+    def published(self, t: float) -> tuple[float, ClusterNumbers]:
+        """(refresh time, numbers) of the cluster status visible at ``t``."""
+        history = self._history
+        if self.lag <= 0:
+            return t, history[-1][1]
+        r = math.floor(t / self.lag) * self.lag
+        while len(history) > 1 and history[1][0] < r:
+            history.pop(0)
+        return r, history[0][1]
+
+    def clusters(self, t: float) -> dict[str, ClusterSummary]:
+        r, numbers = self.published(t)
+        key = (r, numbers)
+        if key != self._cache_key:
+            observed = self.s.epoch + r
+            self._cache = {}
+            for entry in numbers:
+                resources = self._resources.get(entry)
+                if resources is None:
+                    _, cpu, mem, served, pending = entry
+                    req = self.s.request
+                    resources = (
+                        Resources(cpu, mem),
+                        Resources(req.cpu * served, req.memory * served),
+                        Resources(req.cpu * pending, req.memory * pending),
+                    )
+                    if len(self._resources) > 4096:
+                        self._resources.clear()
+                    self._resources[entry] = resources
+                self._cache[entry[0]] = ClusterSummary(entry[0], *resources, True, observed)
+            self._cache_key = key
+        return self._cache
+
+    def build(
+        self,
+        t: float,
+        desired: int,
+        binding: Binding,
+        served: Mapping[str, int],
+        cloud: SimCloud,
+        pods: Mapping[str, int],
+        pods_version: int = -1,
+    ) -> World:
+        """The snapshot at ``t``. ``pods_version`` names the content of ``pods`` (-1: unknown, no reuse)."""
+        now = self.s.epoch + t
+        workload = WorkloadState(
+            key=self.s.workload,
+            desired_replicas=desired,
+            request=self.s.request,
+            replicas_by_cluster=binding.assigned,  # the binding replaces its dicts, never edits them
+            ready_by_cluster=served,
+            unschedulable_replicas=binding.unscheduled,
+            observed_at=now,
+            weights=binding.weights,
+        )
+        pools = {}
+        for name, pool in cloud.pools.items():
+            key = (cloud.version, pods_version)
+            cached_pool = self._pool_machines.get(name)
+            if pods_version >= 0 and cached_pool is not None and cached_pool[0] == key:
+                machines = cached_pool[1]
+            else:
+                machines = self._machine_infos(pool.machines, pods)
+                self._pool_machines[name] = (key, machines)
+            pools[name] = PoolState(
+                name=name,
+                desired=pool.desired,
+                ready=pool.count(READY),
+                existing=len(pool.machines),
+                failed=len(pool.failed_slots),
+                observed_at=now,
+                machines=machines,
+                stock_out=pool.stock_out(t),
+                price_per_node_hour=pool.model.price_per_node_hour if pool.model.price_overridden else None,
+            )
+        return World(clusters=self.clusters(t), workloads=(workload,), pools=pools)
+
+    def _machine_infos(self, machines: Sequence[Machine], pods: Mapping[str, int]) -> tuple[MachineInfo, ...]:
+        known = self._machines
+        infos = []
+        for m in machines:
+            n = pods.get(m.name, 0)
+            cached = known.get(m.name)
+            if cached is None or cached[0] != m.state or cached[1] != n:
+                info = MachineInfo(
+                    m.name, m.state == READY, n, self.s.epoch + m.launched_at, m.state == DELETING
+                )
+                known[m.name] = (m.state, n, info)
+            else:
+                info = cached[2]
+            infos.append(info)
+        return tuple(infos)
+
+
+def cluster_numbers(
+    scenario: Scenario, binding: Binding, served: Mapping[str, int], cloud: SimCloud
+) -> ClusterNumbers:
+    out = []
+    req = scenario.request
+    assigned = binding.assigned
+    for name, cap in scenario.base_capacity:
+        s = served.get(name, 0)
+        out.append((name, req.cpu * cap, req.memory * cap, s, assigned.get(name, 0) - s))
+    for name, cpu, mem in cloud.ready_allocatable():
+        s = served.get(name, 0)
+        out.append((name, cpu, mem, s, assigned.get(name, 0) - s))
+    return tuple(out)

@@ -1,0 +1,146 @@
+"""Trace loading: strict validation with FILE:LINE: FIELD messages, gap handling, scaling, percentiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from burstd.sim.files import InputError, bundled_traces, load_trace
+from burstd.sim.trace import (
+    TraceError,
+    parse_base_replicas,
+    parse_trace,
+    percentile,
+    resolve_base_replicas,
+    scale_to_replicas,
+)
+
+GOOD = "timestamp_s,demand\n0,1\n60,2\n120,3\n"
+
+
+def error_of(text: str, fill: str = "error") -> str:
+    with pytest.raises(TraceError) as info:
+        parse_trace(text, "d.csv", fill)  # type: ignore[arg-type]
+    return str(info.value)
+
+
+def test_good_trace() -> None:
+    trace = parse_trace(GOOD, "d.csv")
+    assert trace.times == (0.0, 60.0, 120.0)
+    assert trace.values == (1.0, 2.0, 3.0)
+    assert trace.step == 60.0
+    assert trace.end == 180.0
+    assert trace.rows == 3
+    assert trace.filled == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "d.csv: the file is empty"),
+        (
+            "time,demand\n0,1\n60,2\n",
+            "d.csv:1: header: expected exactly 'timestamp_s,demand', got 'time,demand'",
+        ),
+        ("timestamp_s,demand,x\n0,1,2\n", "d.csv:1: header: expected exactly 'timestamp_s,demand'"),
+        ("timestamp_s,demand\n0,1\n60,2,3\n", "d.csv:3: expected 2 comma-separated fields"),
+        ("timestamp_s,demand\n0,1\n60\n", "d.csv:3: expected 2 comma-separated fields"),
+        ("timestamp_s,demand\n0,1\n60,lots\n", "d.csv:3: demand: expected a number, got 'lots'"),
+        ("timestamp_s,demand\n0,1\nsoon,2\n", "d.csv:3: timestamp_s: expected a number, got 'soon'"),
+        ("timestamp_s,demand\n0,1\n60,nan\n", "d.csv:3: demand: expected a finite number, got 'nan'"),
+        ("timestamp_s,demand\n0,1\n60,inf\n", "d.csv:3: demand: expected a finite number, got 'inf'"),
+        ("timestamp_s,demand\n0,1\n60,-2\n", "d.csv:3: demand: must not be negative, got -2"),
+        ("timestamp_s,demand\n-60,1\n0,2\n", "d.csv:2: timestamp_s: must not be negative, got -60"),
+        (
+            "timestamp_s,demand\n0,1\n60,2\n60,3\n",
+            "d.csv:4: timestamp_s: 60 is not after the previous timestamp 60 "
+            "(line 3); timestamps must increase strictly",
+        ),
+        ("timestamp_s,demand\n0,1\n120,2\n60,3\n", "d.csv:4: timestamp_s: 60 is not after the previous"),
+        ("timestamp_s,demand\n0,1\n", "d.csv:2: expected at least 2 data rows, got 1"),
+        ("timestamp_s,demand\n", "d.csv:1: expected at least 2 data rows, got 0"),
+        ("timestamp_s,demand\n0,0\n60,0\n", "d.csv: demand: every value is 0"),
+    ],
+)
+def test_bad_traces(text: str, expected: str) -> None:
+    assert error_of(text).startswith(expected)
+
+
+def test_gap_is_an_error_naming_lines_and_the_fix() -> None:
+    text = "timestamp_s,demand\n0,1\n60,2\n120,3\n420,4\n480,5\n600,6\n"
+    message = error_of(text)
+    assert message.startswith("d.csv:5: timestamp_s: gap of 300s between line 4 (t=120) and line 5 (t=420)")
+    assert "typical step is 60s (and 1 more)" in message
+    assert "--fill-gaps hold" in message
+    assert "--fill-gaps zero" in message
+
+
+def test_fill_gaps_hold_and_zero() -> None:
+    text = "timestamp_s,demand\n0,1\n60,2\n120,3\n300,4\n360,5\n"
+    hold = parse_trace(text, "d.csv", "hold")
+    assert hold.times == (0, 60, 120, 180, 240, 300, 360)
+    assert hold.values == (1, 2, 3, 3, 3, 4, 5)
+    assert hold.filled == 2
+    assert hold.rows == 5
+    zero = parse_trace(text, "d.csv", "zero")
+    assert zero.values == (1, 2, 3, 0, 0, 4, 5)
+
+
+def test_large_timestamps_print_exactly() -> None:
+    text = "timestamp_s,demand\n2381460,1\n2381520,2\n2678400,3\n2678460,3\n"
+    assert "(t=2381520) and line 4 (t=2678400)" in error_of(text)
+
+
+def test_file_errors_name_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "demand.csv"
+    path.write_text("timestamp_s,demand\n0,1\n60,x\n")
+    with pytest.raises(InputError, match=r"demand\.csv:3: demand: expected a number, got 'x'"):
+        load_trace(str(path))
+    with pytest.raises(InputError, match="no such file"):
+        load_trace(str(tmp_path / "missing.csv"))
+
+
+def test_bundled_traces() -> None:
+    assert {"alibaba-2018", "nasa-http-1995"} <= set(bundled_traces())
+    alibaba = load_trace(None)
+    assert alibaba.name == "alibaba-2018"
+    assert alibaba.rows == 2243
+    assert alibaba.step == 300
+    with pytest.raises(InputError, match=r"nasa-http-1995:\d+: timestamp_s: gap of 296940s"):
+        load_trace("nasa-http-1995")
+    nasa = load_trace("nasa-http-1995", "hold")
+    assert nasa.rows == 84332
+    assert nasa.filled == 4948
+
+
+def test_scaling_is_exact_at_the_max() -> None:
+    assert scale_to_replicas([0.0, 1.0, 39.5, 79.0743], 400) == [0, 6, 200, 400]
+    values = [0.1 * i for i in range(1, 1000)]
+    scaled = scale_to_replicas(values, 400)
+    assert max(scaled) == 400
+    assert scaled[values.index(max(values))] == 400
+    assert all(r >= v * 400 / max(values) - 1e-9 for r, v in zip(scaled, values, strict=True))
+
+
+def test_percentiles() -> None:
+    assert percentile([1, 2, 3, 4, 5], 50) == 3
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile([10, 20], 70) == pytest.approx(17.0)
+    assert resolve_base_replicas("p70", [10, 20]) == 17
+    assert resolve_base_replicas("p100", [3, 9, 4]) == 9
+    assert resolve_base_replicas("p0", [3, 9, 4]) == 3
+    assert resolve_base_replicas(42, [3, 9, 4]) == 42
+
+
+@pytest.mark.parametrize("text", ["q70", "p101", "70%", "-3", "p", ""])
+def test_bad_base_replicas(text: str) -> None:
+    with pytest.raises(ValueError, match="expected a number of replicas"):
+        parse_base_replicas(text)
+
+
+def test_good_base_replicas() -> None:
+    assert parse_base_replicas("p70") == "p70"
+    assert parse_base_replicas("p99.5") == "p99.5"
+    assert parse_base_replicas("180") == 180
+    assert parse_base_replicas(180) == 180
