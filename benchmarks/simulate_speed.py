@@ -20,6 +20,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -30,6 +31,8 @@ from burstd.model.state import BurstState
 from burstd.model.world import World
 from burstd.policy.spec import BurstPolicy
 from burstd.sim.files import load_fleet, load_policy, load_trace
+from burstd.sim.oracle import run_oracle
+from burstd.sim.reactive import run_reactive
 from burstd.sim.runner import Decider
 from burstd.sim.scenario import Scenario, build_scenario
 from burstd.sim.simulate import Comparison, simulate
@@ -61,6 +64,12 @@ def best_of(repeat: int, scenario: Scenario, decider: Decider) -> tuple[float, C
     return best, result
 
 
+def _timed(run: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -79,6 +88,10 @@ def main() -> int:
         f"peak {scenario.peak_replicas}, base {scenario.base_replicas} ({scenario.base_spec}), delay 3m"
     )
     print(f"method: best of {args.repeat} runs of all three simulations (burstd, reactive, oracle)")
+    parts = {}
+    for name, run in (("reactive", lambda: run_reactive(scenario)), ("oracle", lambda: run_oracle(scenario))):
+        parts[name] = min(_timed(run) for _ in range(args.repeat))
+    print("reactive run alone: {reactive:.2f} s; oracle run alone: {oracle:.2f} s".format(**parts))
     base_s, base = best_of(args.repeat, scenario, hold)
     engine_s, real = best_of(args.repeat, scenario, decide)
     calls = real.runs["burstd"].details["decide_calls"]

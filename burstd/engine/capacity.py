@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from burstd.model.world import ClusterSummary, Resources, Sample, WorkloadState, World
 from burstd.policy.spec import BurstPolicy, PoolSpec
@@ -42,11 +43,17 @@ def demand_of(world: World, policy: BurstPolicy) -> Demand | None:
 
 def replicas_per_node(pool: PoolSpec, request: Resources) -> int:
     """How many average replicas one node of the pool holds (CPU, memory and pod-count limits)."""
-    fits = pool.allocatable.pods
-    if request.cpu > 0:
-        fits = min(fits, math.floor(pool.allocatable.cpu / request.cpu + 1e-9))
-    if request.memory > 0:
-        fits = min(fits, math.floor(pool.allocatable.memory / request.memory + 1e-9))
+    a = pool.allocatable
+    return _fits(a.cpu, a.memory, a.pods, request.cpu, request.memory)
+
+
+@lru_cache(maxsize=1024)
+def _fits(cpu: float, memory: float, pods: int, req_cpu: float, req_memory: float) -> int:
+    fits = pods
+    if req_cpu > 0:
+        fits = min(fits, math.floor(cpu / req_cpu + 1e-9))
+    if req_memory > 0:
+        fits = min(fits, math.floor(memory / req_memory + 1e-9))
     return max(fits, 0)
 
 

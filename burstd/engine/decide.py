@@ -23,7 +23,7 @@ from burstd.engine.windows import window_floor
 from burstd.model.actions import Action, Alert, Hold, MarkMachines, Rebalance, ScalePool, SetWeights, Severity
 from burstd.model.decision import Decision
 from burstd.model.state import BurstState, Phase
-from burstd.model.world import World
+from burstd.model.world import WorkloadState, World
 from burstd.policy.spec import BurstPolicy
 
 
@@ -53,25 +53,31 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
     spec = policy.spec
     pools = spec.burst.pools
     prices = {p.name: price_of(p, world.pools.get(p.name)) for p in pools}
-    state = replace(state, ledger=accrue(state.ledger, world.pools, prices, now))
+    ledger = accrue(state.ledger, world.pools, prices, now)
     plan = _Plan([], [], [], set(), state.alerts)
 
     demand = demand_of(world, policy)
     missing = _missing(world, policy, demand)
     if demand is None or missing:
-        return _hold(state, plan, f"not observed yet: {', '.join(missing)}; holding")
+        return _hold(replace(state, ledger=ledger), plan, f"not observed yet: {', '.join(missing)}; holding")
     stale = _stale(world, policy, demand, now)
     if stale:
         # A threshold must be seen holding on fresh data for its whole `for`: restart every timer.
-        state = replace(state, holding_since={})
-        return _hold(state, plan, f"observations older than signalMaxAge "
-                     f"({spec.safety.signal_max_age:g}s): {', '.join(stale)}; holding (no scale-in on stale data)")
+        return _hold(
+            replace(state, holding_since={}, ledger=ledger),
+            plan,
+            f"observations older than signalMaxAge "
+            f"({spec.safety.signal_max_age:g}s): {', '.join(stale)}; holding (no scale-in on stale data)",
+        )
     drift = _weights_drift(world, policy, state)
     if drift:
-        plan.alert("WeightsChangedExternally", Severity.WARNING,
-                   f"staticWeightList of {drift} was changed by someone else; burstd holds this policy and does "
-                   "not fight: restore burstd's weights or reset its state to resume")
-        return _hold(state, plan, f"weights of {drift} changed externally; holding")
+        plan.alert(
+            "WeightsChangedExternally",
+            Severity.WARNING,
+            f"staticWeightList of {drift} was changed by someone else; burstd holds this policy and does "
+            "not fight: restore burstd's weights or reset its state to resume",
+        )
+        return _hold(replace(state, ledger=ledger), plan, f"weights of {drift} changed externally; holding")
 
     # --- signals and triggers -------------------------------------------------------------------
     max_age = spec.safety.signal_max_age
@@ -91,8 +97,10 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
     if spec.predictive.enabled:
         expected = forecast(history, now, float(replicas), spec.predictive)
         if expected > replicas:
-            plan.reasons.append(f"predictive: {replicas} replicas now, {expected:.0f} expected in "
-                                f"{spec.predictive.horizon:g}s")
+            plan.reasons.append(
+                f"predictive: {replicas} replicas now, {expected:.0f} expected in "
+                f"{spec.predictive.horizon:g}s"
+            )
     floor_nodes, window_wake, window_name = (
         window_floor(spec.triggers.schedules, now) if spec.triggers.schedules else (0, None, None)
     )
@@ -101,11 +109,13 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
         plan.reasons.append(f"schedule {window_name}: at least {floor_nodes} cloud nodes")
 
     # --- pool health: stock-outs, failed launches, provisioning timeouts ---------------------------
-    previous = {p.name: state.pool_targets.get(p.name, _clamp(world.pools[p.name].desired, p.nodes.min,
-                                                             p.nodes.max)) for p in pools}
+    previous = {
+        p.name: state.pool_targets.get(p.name, _clamp(world.pools[p.name].desired, p.nodes.min, p.nodes.max))
+        for p in pools
+    }
     backoff = {k: v for k, v in state.backoff_until.items() if v > now}
     waiting = [p.name for p in pools if previous[p.name] > world.pools[p.name].ready]
-    provisioning_since = (state.provisioning_since or now) if waiting else None
+    clocks = state.provisioning_since
     for name in waiting:
         pool = world.pools[name]
         why = None
@@ -113,7 +123,7 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
             why = "out of stock"
         elif pool.failed > 0:
             why = f"{pool.failed} node launch(es) failed"
-        elif provisioning_since is not None and now - provisioning_since >= spec.burst.provision_timeout:
+        elif name in clocks and now - clocks[name] >= spec.burst.provision_timeout:
             why = f"nodes not Ready within provisionTimeout ({spec.burst.provision_timeout:g}s)"
         if why and name not in backoff:
             backoff[name] = now + spec.safety.stockout_backoff
@@ -121,13 +131,11 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
     for p in pools:
         if world.pools[p.name].stock_out and p.name not in backoff:
             backoff[p.name] = now + spec.safety.stockout_backoff
-    for name in backoff:
-        # Cancel launches that will not come; keep what is Ready.
-        spec_pool = next(p for p in pools if p.name == name)
-        previous[name] = max(spec_pool.nodes.min, min(previous[name], world.pools[name].ready))
-        plan.wake(backoff[name], now)
-    if provisioning_since is not None:
-        plan.wake(provisioning_since + spec.burst.provision_timeout, now)
+    for p in pools:
+        if p.name in backoff:
+            # Cancel launches that will not come; keep what is Ready.
+            previous[p.name] = max(p.nodes.min, min(previous[p.name], world.pools[p.name].ready))
+            plan.wake(backoff[p.name], now)
     usable = {p.name: p.name not in backoff and per_node[p.name] > 0 for p in pools}
 
     # --- sizing: the cloud replicas the burst should hold ------------------------------------------
@@ -147,39 +155,51 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
         else:
             target = 0
     elif wanted > target:
-        plan.reasons.append(f"grow: {replicas} replicas desired, base holds {base_total}, cloud target "
-                            f"{target} -> {wanted}")
+        plan.reasons.append(
+            f"grow: {replicas} replicas desired, base holds {base_total}, cloud target {target} -> {wanted}"
+        )
         target = wanted
     elif wanted < target:
         min_end = (state.burst_started_at or now) + spec.drain.min_burst_duration
         if not inn.held:
-            plan.reasons.append(f"could shrink to {wanted} cloud replicas; scale-in not held: "
-                                + "; ".join(inn.detail))
+            plan.reasons.append(
+                f"could shrink to {wanted} cloud replicas; scale-in not held: " + "; ".join(inn.detail)
+            )
         elif now < min_end:
             plan.reasons.append(f"scale-in held; minBurstDuration keeps the burst until {min_end:g}")
             plan.wake(min_end, now)
         elif floor_wanted < target:
-            plan.reasons.append(f"scale-in: {'; '.join(inn.detail)}; cloud target {target} -> "
-                                f"{floor_wanted} (peak of the last {window:g}s: {recent or 0:.0f} replicas)")
+            plan.reasons.append(
+                f"scale-in: {'; '.join(inn.detail)}; cloud target {target} -> "
+                f"{floor_wanted} (peak of the last {window:g}s: {recent or 0:.0f} replicas)"
+            )
             target = floor_wanted
         else:
-            plan.reasons.append(f"scale-in held; the peak of the last {window:g}s ({recent or 0:.0f} "
-                                f"replicas) still needs {target} cloud replicas")
+            plan.reasons.append(
+                f"scale-in held; the peak of the last {window:g}s ({recent or 0:.0f} "
+                f"replicas) still needs {target} cloud replicas"
+            )
             plan.wake(now + 60.0, now)
 
     node_cap = _min_opt(spec.limits.max_cloud_nodes, world.budget.max_nodes)
     node_limit = None if node_cap is None else int(node_cap)
-    cost_limit = _min_opt(spec.limits.max_hourly_cost.amount if spec.limits.max_hourly_cost else None,
-                          world.budget.max_hourly_cost)
+    cost_limit = _min_opt(
+        spec.limits.max_hourly_cost.amount if spec.limits.max_hourly_cost else None,
+        world.budget.max_hourly_cost,
+    )
     order = preference(policy, world.pools)
-    alloc = allocate(target, floor_nodes, previous, order, per_node, usable, prices,
-                     Limits(node_limit, cost_limit))
+    alloc = allocate(
+        target, floor_nodes, previous, order, per_node, usable, prices, Limits(node_limit, cost_limit)
+    )
     targets = alloc.targets
     capacity_all = sum(targets[p] * per_node[p] for p in targets)
     if alloc.capped_by and (target > capacity_all or floor_nodes > sum(targets.values())):
         code = "LimitReached" if alloc.capped_by.startswith("max") else "ProvisioningFailed"
-        plan.alert(code, Severity.WARNING, f"cloud capacity capped by {alloc.capped_by}: wanted {target} "
-                   f"replicas, can hold {capacity_all}")
+        plan.alert(
+            code,
+            Severity.WARNING,
+            f"cloud capacity capped by {alloc.capped_by}: wanted {target} replicas, can hold {capacity_all}",
+        )
         target = min(target, capacity_all)
 
     # --- the cloud share ---------------------------------------------------------------------------
@@ -193,34 +213,53 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
     ready_capacity = sum(kept_by_cluster.values())
     desired_share = balanced(replicas, base_total, ready_capacity)
     changes: dict[str, Any] = {
+        "ledger": ledger,
         "holding_since": {**out.holding_since, **inn.holding_since},
         "history": history,
         "backoff_until": backoff,
-        "provisioning_since": provisioning_since,
         "target_cloud_replicas": target,
     }
+    if target == 0 and floor_nodes == 0:
+        desired_share = 0  # no burst wanted: nothing runs on the cloud, not even on minimum nodes
+    settled = True
     if spec.shift.mode == "static-weights":
-        share = _shift(state, changes, plan, policy, world, demand, room, kept_by_cluster,
-                       ready_by_cluster, desired_share, now)
+        share, settled = _shift(
+            state,
+            changes,
+            plan,
+            policy,
+            world,
+            demand,
+            room,
+            kept_by_cluster,
+            ready_by_cluster,
+            desired_share,
+            now,
+        )
     else:
         # Overflow mode: Karmada spills replicas onto the cloud by itself as capacity shows up.
         share = demand.on_cloud
         desired_share = min(desired_share, share)
     # --- nodes: up at once, down only once the replicas have left them ------------------------------
     final = _scale(state, changes, plan, policy, world, targets, previous, per_node, now)
+    # Each pool's provisioning clock runs from the first decision that left it waiting for nodes.
+    clocks = {p: clocks.get(p, now) for p in final if final[p] > world.pools[p].ready and p not in backoff}
+    changes["provisioning_since"] = clocks
+    for since in clocks.values():
+        plan.wake(since + spec.burst.provision_timeout, now)
 
     # --- the phase ---------------------------------------------------------------------------------
     mins = {p.name: p.nodes.min for p in pools}
     leaving = any(world.pools[p].existing > final[p] for p in final)
     if target == 0 and floor_nodes == 0 and share == 0 and final == mins and not leaving:
         phase = Phase.IDLE
-    elif share > desired_share or any(final[p] > targets[p] for p in final):
+    elif (share > desired_share and not settled) or any(final[p] > targets[p] for p in final):
         phase = Phase.DRAINING  # replicas still to move back before nodes can go
     elif leaving or _releasing(final, previous):
         phase = Phase.RELEASING
     elif any(final[p] > world.pools[p].ready for p in final):
         phase = Phase.PROVISIONING
-    elif share < desired_share:
+    elif share < desired_share and not settled:
         phase = Phase.SHIFTING
     else:
         phase = Phase.BURSTING
@@ -232,15 +271,29 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
         changes.update(burst_started_at=None, target_cloud_replicas=0)
     if phase != state.phase:
         changes.update(phase=phase, phase_since=now)
-    if phase == Phase.RELEASING and leaving and state.phase == Phase.RELEASING \
-            and now - state.phase_since >= spec.burst.provision_timeout:
-        gone = ", ".join(f"{p}: {world.pools[p].existing} exist, {final[p]} wanted" for p in final
-                         if world.pools[p].existing > final[p])
-        plan.alert("InstancesNotReleased", Severity.CRITICAL,
-                   f"cloud instances still exist (and bill) after release: {gone}")
+    if (
+        phase == Phase.RELEASING
+        and leaving
+        and state.phase == Phase.RELEASING
+        and now - state.phase_since >= spec.burst.provision_timeout
+    ):
+        gone = ", ".join(
+            f"{p}: {world.pools[p].existing} exist, {final[p]} wanted"
+            for p in final
+            if world.pools[p].existing > final[p]
+        )
+        plan.alert(
+            "InstancesNotReleased",
+            Severity.CRITICAL,
+            f"cloud instances still exist (and bill) after release: {gone}",
+        )
     elif phase == Phase.RELEASING and leaving:
-        plan.wake(state.phase_since + spec.burst.provision_timeout
-                  if state.phase == Phase.RELEASING else now + spec.burst.provision_timeout, now)
+        plan.wake(
+            state.phase_since + spec.burst.provision_timeout
+            if state.phase == Phase.RELEASING
+            else now + spec.burst.provision_timeout,
+            now,
+        )
     changes["alerts"] = tuple(sorted(plan.alerts))
     new_state = replace(state, **changes)
     if not plan.actions:
@@ -260,31 +313,57 @@ def _shift(
     ready: Mapping[str, int],
     desired: int,
     now: float,
-) -> int:
-    """Move the cloud share one step towards ``desired`` and write the weights that give it; record the
-    state changes in ``changes`` and return the new share.
+) -> tuple[int, bool]:
+    """Move the cloud share one step towards ``desired`` and write the weights that give it.
 
-    ``kept`` is the Ready capacity that stays, per cloud cluster; ``ready`` counts nodes on their way
-    out too. Steps honour ``maxStep`` and ``interval`` except when Ready capacity fell below the share
-    (nodes were lost): then the share falls back at once.
+    Records the state changes in ``changes`` and returns (the cloud share now, whether it is settled:
+    close enough to ``desired`` that no move is due). ``kept`` is the Ready capacity that stays, per
+    cloud cluster; ``ready`` counts nodes on their way out too. Steps honour ``maxStep`` and
+    ``interval``, except when Ready capacity fell below the share (nodes were lost): then the share
+    falls back at once.
     """
     spec = policy.spec
     cloud = set(kept)
     by_key = {w.key: w for w in world.workloads}
     keys = [w.propagation_policy.key for w in spec.workloads]
-    current = {k: current_share(by_key[k].desired_replicas, state.weights.get(k), cloud,
-                                sum(n for c, n in by_key[k].replicas_by_cluster.items() if c in cloud))
-               for k in keys}
+    current = {
+        k: current_share(
+            by_key[k].desired_replicas,
+            state.weights.get(k),
+            cloud,
+            sum(n for c, n in by_key[k].replicas_by_cluster.items() if c in cloud),
+        )
+        for k in keys
+    }
+    # What the weights send to the cloud now, at today's demand (not at the demand they were written for).
+    changes["shifted"] = current
     share = sum(current.values())
     replicas = demand.replicas
     capacity = sum(ready.values())
+    listed = any(c in cloud for k in keys for c in state.weights.get(k, {}))
+    if desired == 0 and share == 0 and listed:
+        # Nothing may go to the cloud: take the cloud clusters out of the weights, even at 0 replicas,
+        # so that returning demand does not land on nodes that are gone.
+        _write(
+            changes,
+            plan,
+            state,
+            keys,
+            by_key,
+            dict.fromkeys(keys, 0),
+            room,
+            kept,
+            ready,
+            "no cloud capacity kept: weights back to the base clusters only",
+        )
+        return 0, True
     if replicas == 0 or desired == share:
-        return share
+        return share, True
     tolerance = max(1, math.ceil(0.02 * replicas))
     base_short = share < min(replicas - sum(room.values()), sum(kept.values()))
     must = share > capacity or (desired == 0 and share > 0) or base_short or abs(desired - share) >= tolerance
     if not must:
-        return share
+        return share, True
     going_up = desired > share
     if share > capacity:
         # Safety: Ready cloud capacity fell below the share (nodes lost); move back now, unlimited.
@@ -295,28 +374,60 @@ def _shift(
         if state.last_shift_at is not None and now - state.last_shift_at < interval:
             plan.wake(state.last_shift_at + interval, now)
             plan.reasons.append(f"{'shift' if going_up else 'drain'} waits for its interval ({interval:g}s)")
-            return share
+            return share, False
         step = step_size(spec.shift.max_step if going_up else spec.drain.max_step, replicas)
         new_share = min(desired, share + step) if going_up else max(desired, share - step)
     if new_share == share:
-        return share
+        return share, False
     per_workload = _per_workload(new_share, {k: by_key[k].desired_replicas for k in keys})
+    _write(
+        changes,
+        plan,
+        state,
+        keys,
+        by_key,
+        per_workload,
+        room,
+        kept,
+        ready,
+        f"cloud share {share} -> {new_share} of {replicas} replicas (target {desired}, Ready cloud "
+        f"capacity {capacity})",
+    )
+    changes.update(last_shift_at=now, last_shift_direction=1 if new_share > share else -1)
+    return new_share, new_share == desired
+
+
+def _write(
+    changes: dict[str, Any],
+    plan: _Plan,
+    state: BurstState,
+    keys: list[str],
+    by_key: Mapping[str, WorkloadState],
+    per_workload: Mapping[str, int],
+    room: Mapping[str, int],
+    kept: Mapping[str, int],
+    ready: Mapping[str, int],
+    reason: str,
+) -> None:
+    """Emit SetWeights for each workload whose weights change, and record them."""
     weights = dict(state.weights)
-    shifted = dict(state.shifted)
-    reason = (f"cloud share {share} -> {new_share} of {replicas} replicas (target {desired}, Ready cloud "
-              f"capacity {capacity})")
     for key in keys:
         wl = by_key[key]
         split = split_for(wl.desired_replicas, per_workload[key], room, kept, ready)
-        if split.weights and split.weights != dict(state.weights.get(key, {})):
-            plan.actions.append(SetWeights(key, tuple(split.weights.items()),
-                                           tuple(sorted(split.intended.items())), wl.desired_replicas, reason))
-            weights[key] = split.weights
-        shifted[key] = per_workload[key]
+        new = split.weights or dict.fromkeys(sorted(room), 1)
+        if new != dict(state.weights.get(key, {})):
+            plan.actions.append(
+                SetWeights(
+                    key,
+                    tuple(new.items()),
+                    tuple(sorted(split.intended.items())),
+                    wl.desired_replicas,
+                    reason,
+                )
+            )
+            weights[key] = new
     plan.reasons.append(reason)
-    direction = 1 if new_share > share else -1
-    changes.update(weights=weights, shifted=shifted, last_shift_at=now, last_shift_direction=direction)
-    return new_share
+    changes.update(weights=weights, shifted=dict(per_workload))
 
 
 def _per_workload(total: int, desired: Mapping[str, int]) -> dict[str, int]:
@@ -359,7 +470,9 @@ def _scale(
         if w.key in keys:
             for c, n in w.replicas_by_cluster.items():
                 placed[c] = placed.get(c, 0) + n
-    shifted = sum(changes.get("shifted", state.shifted).values()) if spec.shift.mode == "static-weights" else None
+    shifted = (
+        sum(changes.get("shifted", state.shifted).values()) if spec.shift.mode == "static-weights" else None
+    )
     final = dict(targets)
     rebalance_needed = False
     for p in spec.burst.pools:
@@ -379,8 +492,14 @@ def _scale(
         before = recorded[name]
         after = final[name]
         if after > before:
-            plan.actions.append(ScalePool(name, after, before, f"cloud target {changes['target_cloud_replicas']} "
-                                          f"replicas needs {after} nodes in {name}"))
+            plan.actions.append(
+                ScalePool(
+                    name,
+                    after,
+                    before,
+                    f"cloud target {changes['target_cloud_replicas']} replicas needs {after} nodes in {name}",
+                )
+            )
         elif after < before:
             machines = pick_removals(world.pools[name], before - after)
             if machines:
@@ -391,8 +510,9 @@ def _scale(
         if spec.shift.mode == "overflow" and (
             state.rebalance_requested_at is None or now - state.rebalance_requested_at >= spec.drain.interval
         ):
-            plan.actions.append(Rebalance(tuple(sorted(keys)), "move replicas back to the base before "
-                                          "releasing cloud nodes"))
+            plan.actions.append(
+                Rebalance(tuple(sorted(keys)), "move replicas back to the base before releasing cloud nodes")
+            )
             changes["rebalance_requested_at"] = now
         requested = changes.get("rebalance_requested_at", state.rebalance_requested_at)
         if spec.shift.mode == "overflow" and requested is not None:
@@ -409,8 +529,11 @@ def _missing(world: World, policy: BurstPolicy, demand: Demand | None) -> list[s
     out = []
     if demand is None:
         keys = {w.key for w in world.workloads}
-        out += [f"workload {w.propagation_policy.key}" for w in policy.spec.workloads
-                if w.propagation_policy.key not in keys]
+        out += [
+            f"workload {w.propagation_policy.key}"
+            for w in policy.spec.workloads
+            if w.propagation_policy.key not in keys
+        ]
     out += [f"base cluster {c}" for c in policy.spec.base.clusters if c not in world.clusters]
     out += [f"pool {p.name}" for p in policy.spec.burst.pools if p.name not in world.pools]
     return out
@@ -421,8 +544,12 @@ def _stale(world: World, policy: BurstPolicy, demand: Demand, now: float) -> lis
     out = []
     if now - demand.observed_at > max_age:
         out.append("workloads")
-    out += [f"cluster {c}" for c in policy.spec.base.clusters if now - world.clusters[c].observed_at > max_age]
-    out += [f"pool {p.name}" for p in policy.spec.burst.pools if now - world.pools[p.name].observed_at > max_age]
+    out += [
+        f"cluster {c}" for c in policy.spec.base.clusters if now - world.clusters[c].observed_at > max_age
+    ]
+    out += [
+        f"pool {p.name}" for p in policy.spec.burst.pools if now - world.pools[p.name].observed_at > max_age
+    ]
     return out
 
 

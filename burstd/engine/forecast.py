@@ -41,7 +41,9 @@ def keep_for(settings: Predictive, window: float) -> float:
     """How much history the policy needs: the stabilization window, and a day more when predicting."""
     if not settings.enabled:
         return window
-    return max(window, DAY + settings.horizon + settings.lookback if settings.seasonality else settings.lookback)
+    return max(
+        window, DAY + settings.horizon + settings.lookback if settings.seasonality else settings.lookback
+    )
 
 
 def peak(history: History, since: float) -> float | None:

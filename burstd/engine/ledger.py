@@ -11,8 +11,11 @@ from burstd.model.world import PoolState
 def accrue(ledger: Ledger, pools: Mapping[str, PoolState], prices: Mapping[str, float], now: float) -> Ledger:
     """Charge the instances that exist now for the time since the last accounting (piecewise constant)."""
     if ledger.accounted_until is None or now <= ledger.accounted_until:
-        return Ledger(ledger.node_seconds, ledger.cost, now if ledger.accounted_until is None else
-                      ledger.accounted_until)
+        return Ledger(
+            ledger.node_seconds,
+            ledger.cost,
+            now if ledger.accounted_until is None else ledger.accounted_until,
+        )
     elapsed = now - ledger.accounted_until
     node_seconds = dict(ledger.node_seconds)
     cost = ledger.cost

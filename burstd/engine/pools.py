@@ -25,8 +25,10 @@ class Allocation:
 
 def price_of(spec: PoolSpec, state: PoolState | None) -> float:
     """A live quote when the pool's price source is the provider and one is known, else the static price."""
-    if state is not None and state.price_per_node_hour is not None and (
-        spec.price is None or spec.price.source == "provider"
+    if (
+        state is not None
+        and state.price_per_node_hour is not None
+        and (spec.price is None or spec.price.source == "provider")
     ):
         return state.price_per_node_hour
     if spec.price is not None and spec.price.per_node_hour is not None:

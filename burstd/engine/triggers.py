@@ -15,7 +15,22 @@ class GroupResult:
     stale: tuple[str, ...]  # signals that were missing or too old
     holding_since: dict[str, float]  # updated start times of conditions that are currently met
     wake_at: float | None  # when a met-but-not-yet-long-enough condition will have held long enough
-    detail: tuple[str, ...]  # one line per condition, for reasons
+    #: per condition: (condition, value or None when stale, seconds held or None when not met)
+    seen: tuple[tuple[Condition, float | None, float | None], ...]
+
+    @property
+    def detail(self) -> tuple[str, ...]:
+        """One line per condition, for reasons (formatted only when a reason needs it)."""
+        out = []
+        for cond, value, held in self.seen:
+            label = _label(cond)
+            if value is None:
+                out.append(f"{label}: no fresh sample")
+            elif held is None:
+                out.append(f"{label}: {value:g}, not met")
+            else:
+                out.append(f"{label}: {value:g}, met for {held:g}s of {cond.for_:g}s")
+        return tuple(out)
 
 
 def evaluate(
@@ -32,19 +47,18 @@ def evaluate(
     stale: list[str] = []
     results: list[bool] = []
     wake: float | None = None
-    detail: list[str] = []
+    seen: list[tuple[Condition, float | None, float | None]] = []
     for i, cond in enumerate(group.conditions):
         key = f"{prefix}.{group.mode}[{i}]"
         sample = signals.get(cond.signal_id)
-        label = _label(cond)
         if sample is None or now - sample.observed_at > max_age:
             stale.append(cond.signal or cond.promql or "?")
             results.append(False)
-            detail.append(f"{label}: no fresh sample")
+            seen.append((cond, None, None))
             continue
         if not cond.met(sample.value):
             results.append(False)
-            detail.append(f"{label}: {sample.value:g}, not met")
+            seen.append((cond, sample.value, None))
             continue
         start = previous.get(key, now)
         since[key] = start
@@ -54,9 +68,9 @@ def evaluate(
         if not ok:
             due = start + cond.for_
             wake = due if wake is None else min(wake, due)
-        detail.append(f"{label}: {sample.value:g}, met for {held_for:g}s of {cond.for_:g}s")
+        seen.append((cond, sample.value, held_for))
     held = any(results) if group.mode == "any" else all(results)
-    return GroupResult(held, tuple(stale), since, wake, tuple(detail))
+    return GroupResult(held, tuple(stale), since, wake, tuple(seen))
 
 
 def _label(cond: Condition) -> str:

@@ -9,9 +9,9 @@ choose it with ``descending``.
 from __future__ import annotations
 
 import heapq
-from functools import lru_cache
 from collections.abc import Mapping
 from fractions import Fraction
+from functools import lru_cache
 from math import gcd
 
 

@@ -11,9 +11,18 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 # Kubernetes resource.Quantity suffixes (binary SI, decimal SI).
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-            "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
-            "P": Decimal("1e15"), "E": Decimal("1e18")}
+_DECIMAL = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+}
 _QUANTITY = re.compile(r"^([+]?\d+(?:\.\d+)?|[+]?\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)$")
 _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)%$")
 
@@ -34,8 +43,10 @@ def parse_duration(text: str) -> float:
         total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
         pos = match.end()
     if pos != len(s) or pos == 0:
-        raise ValueError(f"invalid duration {text!r}; expected a number with a unit (ms, s, m, h, d), "
-                         "e.g. '90s', '2m', '1h30m'")
+        raise ValueError(
+            f"invalid duration {text!r}; expected a number with a unit (ms, s, m, h, d), "
+            "e.g. '90s', '2m', '1h30m'"
+        )
     return total
 
 

@@ -54,7 +54,8 @@ class BurstState:
     target_cloud_replicas: int = 0
     last_shift_at: float | None = None
     last_shift_direction: int = 0  # +1 towards the cloud, -1 back to the base
-    provisioning_since: float | None = None
+    #: pool name -> since when the pool has been waiting for nodes to become Ready
+    provisioning_since: Mapping[str, float] = field(default_factory=dict)
     #: pool name -> time until which the pool is skipped (stock-out, failed launch, timeout)
     backoff_until: Mapping[str, float] = field(default_factory=dict)
     rebalance_requested_at: float | None = None
@@ -81,7 +82,7 @@ class BurstState:
             "targetCloudReplicas": self.target_cloud_replicas,
             "lastShiftAt": self.last_shift_at,
             "lastShiftDirection": self.last_shift_direction,
-            "provisioningSince": self.provisioning_since,
+            "provisioningSince": dict(self.provisioning_since),
             "backoffUntil": dict(self.backoff_until),
             "rebalanceRequestedAt": self.rebalance_requested_at,
             "bursts": self.bursts,
@@ -99,43 +100,66 @@ class BurstState:
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> BurstState:
-        """Rebuild a state saved by :meth:`to_dict`. Raises ValueError naming the bad field."""
-        try:
-            ledger = data.get("ledger", {})
-            history = data.get("history", {})
-            return BurstState(
-                phase=Phase(data["phase"]),
-                phase_since=float(data["phaseSince"]),
-                burst_started_at=_opt_float(data.get("burstStartedAt")),
-                holding_since={str(k): float(v) for k, v in data.get("holdingSince", {}).items()},
-                pool_targets={str(k): int(v) for k, v in data.get("poolTargets", {}).items()},
-                shifted={str(k): int(v) for k, v in data.get("shifted", {}).items()},
-                weights={
-                    str(k): {str(c): int(w) for c, w in v.items()} for k, v in data.get("weights", {}).items()
-                },
-                alerts=tuple(str(a) for a in data.get("alerts", ())),
-                target_cloud_replicas=int(data.get("targetCloudReplicas", 0)),
-                last_shift_at=_opt_float(data.get("lastShiftAt")),
-                last_shift_direction=int(data.get("lastShiftDirection", 0)),
-                provisioning_since=_opt_float(data.get("provisioningSince")),
-                backoff_until={str(k): float(v) for k, v in data.get("backoffUntil", {}).items()},
-                rebalance_requested_at=_opt_float(data.get("rebalanceRequestedAt")),
-                bursts=int(data.get("bursts", 0)),
-                ledger=Ledger(
-                    node_seconds={str(k): float(v) for k, v in ledger.get("nodeSeconds", {}).items()},
-                    cost=float(ledger.get("cost", 0.0)),
-                    accounted_until=_opt_float(ledger.get("accountedUntil")),
-                ),
-                history=History(
-                    step=float(history.get("step", 300.0)),
-                    start=_opt_float(history.get("start")),
-                    values=tuple(float(v) for v in history.get("values", ())),
-                ),
-            )
-        except KeyError as exc:
-            raise ValueError(f"burst state is missing field {exc.args[0]!r}") from exc
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise ValueError(f"burst state is malformed: {exc}") from exc
+        """Rebuild a state saved by :meth:`to_dict`. Raises ValueError naming the missing or bad field."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"burst state must be a mapping, got {type(data).__name__}")
+        ledger = _field(data, "ledger", _mapping, {})
+        history = _field(data, "history", _mapping, {})
+        return BurstState(
+            phase=_field(data, "phase", Phase),
+            phase_since=_field(data, "phaseSince", float),
+            burst_started_at=_field(data, "burstStartedAt", _opt_float, None),
+            holding_since=_field(data, "holdingSince", _floats, {}),
+            pool_targets=_field(data, "poolTargets", _ints, {}),
+            shifted=_field(data, "shifted", _ints, {}),
+            weights=_field(data, "weights", lambda v: {str(k): _ints(w) for k, w in _mapping(v).items()}, {}),
+            alerts=_field(data, "alerts", lambda v: tuple(str(a) for a in v), ()),
+            target_cloud_replicas=_field(data, "targetCloudReplicas", int, 0),
+            last_shift_at=_field(data, "lastShiftAt", _opt_float, None),
+            last_shift_direction=_field(data, "lastShiftDirection", int, 0),
+            provisioning_since=_field(data, "provisioningSince", _floats, {}),
+            backoff_until=_field(data, "backoffUntil", _floats, {}),
+            rebalance_requested_at=_field(data, "rebalanceRequestedAt", _opt_float, None),
+            bursts=_field(data, "bursts", int, 0),
+            ledger=Ledger(
+                node_seconds=_field(ledger, "nodeSeconds", _floats, {}, "ledger."),
+                cost=_field(ledger, "cost", float, 0.0, "ledger."),
+                accounted_until=_field(ledger, "accountedUntil", _opt_float, None, "ledger."),
+            ),
+            history=History(
+                step=_field(history, "step", float, 300.0, "history."),
+                start=_field(history, "start", _opt_float, None, "history."),
+                values=_field(history, "values", lambda v: tuple(float(x) for x in v), (), "history."),
+            ),
+        )
+
+
+_MISSING = object()
+
+
+def _field(data: Mapping[str, Any], key: str, convert: Any, default: Any = _MISSING, prefix: str = "") -> Any:
+    if key not in data or (data[key] is None and default is not _MISSING):
+        if default is _MISSING:
+            raise ValueError(f"burst state is missing field '{prefix}{key}'")
+        return default
+    try:
+        return convert(data[key])
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"burst state field {prefix}{key} is malformed: {data[key]!r} ({exc})") from None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _floats(value: Any) -> dict[str, float]:
+    return {str(k): float(v) for k, v in _mapping(value).items()}
+
+
+def _ints(value: Any) -> dict[str, int]:
+    return {str(k): int(v) for k, v in _mapping(value).items()}
 
 
 def _opt_float(value: Any) -> float | None:

@@ -32,7 +32,11 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 class _Model(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True, str_strip_whitespace=True
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        str_strip_whitespace=True,
     )
 
 
@@ -316,7 +320,9 @@ def parse_document(data: Any) -> Document:
     Raises PolicyInvalid listing every problem found.
     """
     if not isinstance(data, dict):
-        raise PolicyInvalid([Problem((), f"expected a mapping with apiVersion and kind, got {_kind_of(data)}")])
+        raise PolicyInvalid(
+            [Problem((), f"expected a mapping with apiVersion and kind, got {_kind_of(data)}")]
+        )
     api_version = data.get("apiVersion")
     if api_version != API_VERSION:
         raise PolicyInvalid([Problem(("apiVersion",), f"expected {API_VERSION!r}, got {api_version!r}")])
@@ -376,35 +382,53 @@ def cross_check(policy: BurstPolicy) -> Iterator[Problem]:
             yield Problem((*at, "name"), f"pool name {pool.name!r} is used twice; pool names must be unique")
         names.add(pool.name)
         if pool.cluster in base:
-            yield Problem((*at, "cluster"), f"cluster {pool.cluster!r} is both a base cluster and a burst "
-                          "cluster; a cluster is one or the other")
+            yield Problem(
+                (*at, "cluster"),
+                f"cluster {pool.cluster!r} is both a base cluster and a burst "
+                "cluster; a cluster is one or the other",
+            )
         if pool.nodes.min > pool.nodes.max:
-            yield Problem((*at, "nodes", "min"), f"min ({pool.nodes.min}) is greater than max ({pool.nodes.max})")
+            yield Problem(
+                (*at, "nodes", "min"), f"min ({pool.nodes.min}) is greater than max ({pool.nodes.max})"
+            )
         if pool.backend.startswith("capi-"):
             if pool.ref is None:
-                yield Problem((*at, "ref"), f"backend {pool.backend} needs ref: {{namespace, name}} of the "
-                              "Cluster API object")
+                yield Problem(
+                    (*at, "ref"),
+                    f"backend {pool.backend} needs ref: {{namespace, name}} of the Cluster API object",
+                )
             if pool.node_pool is not None:
                 yield Problem((*at, "nodePool"), f"nodePool is for native node pools, not {pool.backend}")
         else:
             if pool.node_pool is None:
-                yield Problem((*at, "nodePool"), f"backend {pool.backend} needs nodePool: {{clusterId, nodePoolId}}")
+                yield Problem(
+                    (*at, "nodePool"), f"backend {pool.backend} needs nodePool: {{clusterId, nodePoolId}}"
+                )
             if pool.ref is not None:
                 yield Problem((*at, "ref"), f"ref is for Cluster API backends, not {pool.backend}")
         if pool.price is None:
-            yield Problem((*at, "price"), "pool has no price source; set price.perNodeHour, or "
-                          "price.source: provider to use the provider's live quote")
+            yield Problem(
+                (*at, "price"),
+                "pool has no price source; set price.perNodeHour, or "
+                "price.source: provider to use the provider's live quote",
+            )
         elif pool.price.source == "static" and pool.price.per_node_hour is None:
             yield Problem((*at, "price", "perNodeHour"), "price.source is static but perNodeHour is not set")
         elif limit_currency and pool.price.currency != limit_currency:
-            yield Problem((*at, "price", "currency"), f"currency {pool.price.currency} differs from "
-                          f"limits.maxHourlyCost.currency {limit_currency}; use one currency per policy")
+            yield Problem(
+                (*at, "price", "currency"),
+                f"currency {pool.price.currency} differs from "
+                f"limits.maxHourlyCost.currency {limit_currency}; use one currency per policy",
+            )
     max_nodes = spec.limits.max_cloud_nodes
     min_sum = sum(p.nodes.min for p in spec.burst.pools)
     max_sum = sum(p.nodes.max for p in spec.burst.pools)
     if max_nodes is not None and min_sum > max_nodes:
-        yield Problem(("spec", "limits", "maxCloudNodes"), f"the pools' minimum sizes add up to {min_sum} nodes, "
-                      f"above maxCloudNodes ({max_nodes}): the limit could never be met")
+        yield Problem(
+            ("spec", "limits", "maxCloudNodes"),
+            f"the pools' minimum sizes add up to {min_sum} nodes, "
+            f"above maxCloudNodes ({max_nodes}): the limit could never be met",
+        )
     for i, window in enumerate(spec.triggers.schedules):
         at = ("spec", "triggers", "schedules", i, "minNodes")
         if window.min_nodes > max_sum:
@@ -429,16 +453,26 @@ def _dead_band(triggers: Triggers) -> Iterator[Problem]:
         name = cond.signal or cond.promql
         if out.above is not None:
             if cond.below is None:
-                yield Problem((*at, "above"), f"{name}: scale-out is 'above {out.above:g}', so scale-in must be "
-                              "'below' a lower value")
+                yield Problem(
+                    (*at, "above"),
+                    f"{name}: scale-out is 'above {out.above:g}', so scale-in must be 'below' a lower value",
+                )
             elif cond.below >= out.above:
-                yield Problem((*at, "below"), f"{name}: scale-in threshold {cond.below:g} must be below the "
-                              f"scale-out threshold {out.above:g} (spec.triggers.scaleOut.{group_key}) to leave "
-                              "a dead band")
+                yield Problem(
+                    (*at, "below"),
+                    f"{name}: scale-in threshold {cond.below:g} must be below the "
+                    f"scale-out threshold {out.above:g} (spec.triggers.scaleOut.{group_key}) to leave "
+                    "a dead band",
+                )
         elif out.below is not None:
             if cond.above is None:
-                yield Problem((*at, "below"), f"{name}: scale-out is 'below {out.below:g}', so scale-in must be "
-                              "'above' a higher value")
+                yield Problem(
+                    (*at, "below"),
+                    f"{name}: scale-out is 'below {out.below:g}', so scale-in must be 'above' a higher value",
+                )
             elif cond.above <= out.below:
-                yield Problem((*at, "above"), f"{name}: scale-in threshold {cond.above:g} must be above the "
-                              f"scale-out threshold {out.below:g} to leave a dead band")
+                yield Problem(
+                    (*at, "above"),
+                    f"{name}: scale-in threshold {cond.above:g} must be above the "
+                    f"scale-out threshold {out.below:g} to leave a dead band",
+                )

@@ -12,7 +12,9 @@ from burstd.model.quantities import format_duration, parse_duration, parse_perce
 def _duration(value: Any) -> float:
     if isinstance(value, str):
         return parse_duration(value)
-    raise ValueError(f"expected a duration string such as '90s' or '2m', got {type(value).__name__} {value!r}")
+    raise ValueError(
+        f"expected a duration string such as '90s' or '2m', got {type(value).__name__} {value!r}"
+    )
 
 
 def _percent(value: Any) -> float:
@@ -51,36 +53,57 @@ Step = Annotated[
     int | float,
     BeforeValidator(_step),
     PlainSerializer(_render_step),
-    WithJsonSchema({"oneOf": [{"type": "integer", "minimum": 1},
-                              {"type": "string", "pattern": r"^\d+(\.\d+)?%$"}],
-                    "description": "Replicas (an integer) or a share of the desired replicas ('20%')."}),
+    WithJsonSchema(
+        {
+            "oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^\d+(\.\d+)?%$"}],
+            "description": "Replicas (an integer) or a share of the desired replicas ('20%').",
+        }
+    ),
 ]
 
 Duration = Annotated[
     float,
     BeforeValidator(_duration),
     PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d))+$",
-                    "description": "Duration such as '90s', '2m', '1h30m'."}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d))+$",
+            "description": "Duration such as '90s', '2m', '1h30m'.",
+        }
+    ),
 ]
 Percent = Annotated[
     float,
     BeforeValidator(_percent),
     PlainSerializer(lambda v: f"{v * 100:g}%", return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?%$", "description": "Percentage such as '10%'."}),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^\d+(\.\d+)?%$", "description": "Percentage such as '10%'."}
+    ),
 ]
 CpuQuantity = Annotated[
     float,
     BeforeValidator(_quantity),
-    WithJsonSchema({"oneOf": [{"type": "string", "pattern": r"^\+?(\d+(\.\d+)?|\.\d+)(m|[kMGTPE]?)$"},
-                              {"type": "number", "minimum": 0}],
-                    "description": "CPU as a Kubernetes quantity, e.g. '500m' or '2'."}),
+    WithJsonSchema(
+        {
+            "oneOf": [
+                {"type": "string", "pattern": r"^\+?(\d+(\.\d+)?|\.\d+)(m|[kMGTPE]?)$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "CPU as a Kubernetes quantity, e.g. '500m' or '2'.",
+        }
+    ),
 ]
 MemoryQuantity = Annotated[
     float,
     BeforeValidator(_quantity),
-    WithJsonSchema({"oneOf": [{"type": "string",
-                               "pattern": r"^\+?(\d+(\.\d+)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)$"},
-                              {"type": "number", "minimum": 0}],
-                    "description": "Memory as a Kubernetes quantity, e.g. '512Mi' or '4Gi'."}),
+    WithJsonSchema(
+        {
+            "oneOf": [
+                {"type": "string", "pattern": r"^\+?(\d+(\.\d+)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "Memory as a Kubernetes quantity, e.g. '512Mi' or '4Gi'.",
+        }
+    ),
 ]

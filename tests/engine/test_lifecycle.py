@@ -137,15 +137,13 @@ def test_rollback_with_every_pool_out_of_stock_from_the_start() -> None:
     assert alerts(fleet) == ["ProvisioningFailed"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="engine bug: `bursts` counts every evaluation while no burst can start"
-)
 def test_no_burst_is_counted_when_none_can_start() -> None:
     fleet = ToyFleet(wide(), demand=150)
     fleet.stock_out |= {"tke-a", "ack-b"}
     fleet.run(300)
     assert fleet.state.phase == Phase.IDLE
-    assert fleet.state.bursts <= 1
+    assert fleet.state.bursts == 0
+    assert fleet.state.burst_started_at is None
 
 
 def test_bursts_recover_once_stock_returns() -> None:
@@ -158,9 +156,6 @@ def test_bursts_recover_once_stock_returns() -> None:
     assert fleet.targets() == {"tke-a": 9, "ack-b": 0}
 
 
-@pytest.mark.xfail(
-    strict=True, reason="engine bug: the failover pool inherits the timed-out pool's provisioning clock"
-)
 def test_failover_pool_gets_its_own_provision_timeout() -> None:
     fleet = ToyFleet(wide(), demand=150)
     fleet.delay = 10**9  # tke-a never delivers
@@ -214,9 +209,6 @@ def test_restart_before_every_decision_changes_nothing() -> None:
     assert [d.state for d in restarted] == [d.state for d in steady]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="engine bug: a share left within the 2% tolerance of its target stays SHIFTING"
-)
 def test_settled_burst_is_reported_as_bursting() -> None:
     fleet = ToyFleet(policy(), demand=180)
     fleet.run(1200)
@@ -228,11 +220,6 @@ def test_settled_burst_is_reported_as_bursting() -> None:
     assert fleet.state.phase == Phase.BURSTING
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: when a demand drop alone takes the cloud share to 0, state.shifted stays stale "
-    "and the drain never releases the nodes (stuck DRAINING)",
-)
 @pytest.mark.parametrize(("max_nodes", "high", "share", "low"), [(20, 180, 90, 0), (1, 101, 7, 1)])
 def test_burst_ends_when_demand_falls_to_almost_nothing(
     max_nodes: int, high: int, share: int, low: int
