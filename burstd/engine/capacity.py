@@ -64,8 +64,9 @@ def base_clusters(world: World, policy: BurstPolicy) -> list[ClusterSummary]:
 def base_room(world: World, policy: BurstPolicy, demand: Demand) -> dict[str, int]:
     """Replicas of the managed workloads each Ready base cluster can hold, keeping the reserve free.
 
-    Room = allocatable x (1 - reserve) - (allocated + allocating) + what the managed workloads already
-    use there (they are counted in allocated/allocating and would move, not add).
+    Room = allocatable x (1 - reserve) - what other workloads use, where other workloads' use is
+    (allocated + allocating) minus the managed workloads' own replicas there (they would move, not add),
+    never below zero.
     """
     reserve = policy.spec.base.reserve
     ours = _ours_by_cluster(world, policy)
@@ -76,8 +77,12 @@ def base_room(world: World, policy: BurstPolicy, demand: Demand) -> dict[str, in
             continue
         used = cluster.allocated + cluster.allocating
         mine = demand.request.scale(ours.get(cluster.name, 0))
-        room_cpu = cluster.allocatable.cpu * (1 - reserve.cpu) - used.cpu + mine.cpu
-        room_mem = cluster.allocatable.memory * (1 - reserve.memory) - used.memory + mine.memory
+        # What other workloads use. The cluster summary and the replica counts are observed at different
+        # moments; never let the difference make room out of nothing.
+        others_cpu = max(0.0, used.cpu - mine.cpu)
+        others_mem = max(0.0, used.memory - mine.memory)
+        room_cpu = cluster.allocatable.cpu * (1 - reserve.cpu) - others_cpu
+        room_mem = cluster.allocatable.memory * (1 - reserve.memory) - others_mem
         fits = math.inf
         if demand.request.cpu > 0:
             fits = min(fits, room_cpu / demand.request.cpu)
