@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from burstd.engine.statics import statics
 from burstd.model.world import ClusterSummary, Resources, Sample, WorkloadState, World
 from burstd.policy.spec import BurstPolicy, PoolSpec
 
@@ -25,20 +26,28 @@ class Demand:
 
 def demand_of(world: World, policy: BurstPolicy) -> Demand | None:
     """Aggregate the managed workloads; None when one of them is missing from the world."""
-    keys = [w.propagation_policy.key for w in policy.spec.workloads]
-    by_key = {w.key: w for w in world.workloads}
-    found: list[WorkloadState] = [by_key[k] for k in keys if k in by_key]
-    if len(found) != len(keys):
+    st = statics(policy)
+    found: list[WorkloadState] = [w for w in world.workloads if w.key in st.key_set]
+    if len(found) != len(st.keys):
         return None
-    replicas = sum(w.desired_replicas for w in found)
-    total = Resources()
+    if len(found) == 1:
+        w = found[0]
+        replicas, request, seen = w.desired_replicas, w.request, w.observed_at
+    else:
+        replicas = sum(w.desired_replicas for w in found)
+        cpu = sum(w.request.cpu * w.desired_replicas for w in found)
+        mem = sum(w.request.memory * w.desired_replicas for w in found)
+        request = Resources(cpu / replicas, mem / replicas) if replicas > 0 else found[0].request
+        seen = min(w.observed_at for w in found)
+    on_base = on_cloud = 0
+    base = st.base_set
     for w in found:
-        total = total + w.request.scale(w.desired_replicas)
-    request = total.scale(1.0 / replicas) if replicas > 0 else found[0].request
-    base = set(policy.spec.base.clusters)
-    on_base = sum(n for w in found for c, n in w.replicas_by_cluster.items() if c in base)
-    on_cloud = sum(n for w in found for c, n in w.replicas_by_cluster.items() if c not in base)
-    return Demand(replicas, request, on_base, on_cloud, min(w.observed_at for w in found))
+        for c, n in w.replicas_by_cluster.items():
+            if c in base:
+                on_base += n
+            else:
+                on_cloud += n
+    return Demand(replicas, request, on_base, on_cloud, seen)
 
 
 def replicas_per_node(pool: PoolSpec, request: Resources) -> int:
@@ -93,7 +102,7 @@ def base_room(world: World, policy: BurstPolicy, demand: Demand) -> dict[str, in
 
 
 def _ours_by_cluster(world: World, policy: BurstPolicy) -> dict[str, int]:
-    keys = {w.propagation_policy.key for w in policy.spec.workloads}
+    keys = statics(policy).key_set
     out: dict[str, int] = {}
     for w in world.workloads:
         if w.key in keys:
@@ -111,14 +120,20 @@ def builtin_signals(
     clusters = [c for c in base_clusters(world, policy) if c.ready]
     if clusters:
         seen = min(c.observed_at for c in clusters)
-        for resource in ("cpu", "memory"):
-            alloc = sum(_get(c.allocatable, resource) for c in clusters)
-            if alloc > 0:
-                used = sum(_get(c.allocated, resource) + _get(c.allocating, resource) for c in clusters)
-                out[f"base.{resource}.requestedRatio"] = Sample(used / alloc, seen)
+        alloc_cpu = alloc_mem = used_cpu = used_mem = 0.0
+        for c in clusters:
+            alloc_cpu += c.allocatable.cpu
+            alloc_mem += c.allocatable.memory
+            used_cpu += c.allocated.cpu + c.allocating.cpu
+            used_mem += c.allocated.memory + c.allocating.memory
+        if alloc_cpu > 0:
+            out["base.cpu.requestedRatio"] = Sample(used_cpu / alloc_cpu, seen)
+        if alloc_mem > 0:
+            out["base.memory.requestedRatio"] = Sample(used_mem / alloc_mem, seen)
     if demand is not None:
+        keys = statics(policy).key_set
         out["workload.unschedulableReplicas"] = Sample(
-            float(sum(w.unschedulable_replicas for w in world.workloads if _managed(w, policy))),
+            float(sum(w.unschedulable_replicas for w in world.workloads if w.key in keys)),
             demand.observed_at,
         )
         if clusters:
@@ -126,14 +141,6 @@ def builtin_signals(
             seen = min([demand.observed_at, *(c.observed_at for c in clusters)])
             out["fhpa.unfitReplicas"] = Sample(float(demand.replicas - fits), seen)
     return out
-
-
-def _managed(workload: WorkloadState, policy: BurstPolicy) -> bool:
-    return any(w.propagation_policy.key == workload.key for w in policy.spec.workloads)
-
-
-def _get(resources: Resources, name: str) -> float:
-    return resources.cpu if name == "cpu" else resources.memory
 
 
 def oldest(samples: Iterable[float]) -> float:

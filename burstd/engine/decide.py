@@ -18,6 +18,7 @@ from burstd.engine.forecast import forecast, keep_for, peak, record
 from burstd.engine.ledger import accrue
 from burstd.engine.pools import Limits, allocate, pick_removals, preference, price_of
 from burstd.engine.share import balanced, current_share, split_for, step_size
+from burstd.engine.statics import statics
 from burstd.engine.triggers import evaluate
 from burstd.engine.windows import window_floor
 from burstd.model.actions import Action, Alert, Hold, MarkMachines, Rebalance, ScalePool, SetWeights, Severity
@@ -203,7 +204,7 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
         target = min(target, capacity_all)
 
     # --- the cloud share ---------------------------------------------------------------------------
-    cloud_clusters = sorted({p.cluster for p in pools})
+    cloud_clusters = statics(policy).cloud_clusters
     kept_by_cluster: dict[str, int] = dict.fromkeys(cloud_clusters, 0)
     ready_by_cluster: dict[str, int] = dict.fromkeys(cloud_clusters, 0)
     for p in pools:
@@ -249,7 +250,7 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
         plan.wake(since + spec.burst.provision_timeout, now)
 
     # --- the phase ---------------------------------------------------------------------------------
-    mins = {p.name: p.nodes.min for p in pools}
+    mins = statics(policy).mins
     leaving = any(world.pools[p].existing > final[p] for p in final)
     if target == 0 and floor_nodes == 0 and share == 0 and final == mins and not leaving:
         phase = Phase.IDLE
@@ -325,7 +326,7 @@ def _shift(
     spec = policy.spec
     cloud = set(kept)
     by_key = {w.key: w for w in world.workloads}
-    keys = [w.propagation_policy.key for w in spec.workloads]
+    keys = list(statics(policy).keys)
     current = {
         k: current_share(
             by_key[k].desired_replicas,
@@ -464,7 +465,7 @@ def _scale(
     for p in spec.burst.pools:
         kept = min(world.pools[p.name].ready, targets[p.name]) * per_node[p.name]
         by_cluster_kept[p.cluster] = by_cluster_kept.get(p.cluster, 0) + kept
-    keys = {w.propagation_policy.key for w in spec.workloads}
+    keys = statics(policy).key_set
     placed: dict[str, int] = {}
     for w in world.workloads:
         if w.key in keys:
