@@ -1,5 +1,5 @@
-"""The bundled traces with the bundled policy and fleet and the real engine: the runs complete and their
-figures are consistent. (The targets burstd is tuned for are in docs/simulation.md, not asserted here.)"""
+"""The bundled traces with the bundled policy and fleet and the real engine: the runs complete, their
+figures are consistent, and burstd keeps the trade-off documented in docs/simulation.md (Figures)."""
 
 from __future__ import annotations
 
@@ -34,10 +34,22 @@ def check(comparison: Comparison) -> None:
     assert set(report["runs"]) == {"burstd", "reactive", "oracle"}
 
 
+def ratios(comparison: Comparison) -> tuple[float, float]:
+    """(burstd unserved / reactive unserved, burstd cost / oracle cost)."""
+    runs = comparison.runs
+    unserved = runs["burstd"].unserved_replica_seconds / runs["reactive"].unserved_replica_seconds
+    return unserved, runs["burstd"].cost / runs["oracle"].cost
+
+
 def test_alibaba_2018() -> None:
     comparison = run("alibaba-2018")
     assert comparison.scenario.base_replicas == 227
     check(comparison)
+    unserved, cost = ratios(comparison)
+    # On this trace no policy reaches both targets (docs/simulation.md); the bundled one keeps the
+    # unserved target and pays for it.
+    assert unserved <= 0.5
+    assert cost <= 2.5
 
 
 @pytest.mark.slow
@@ -45,3 +57,6 @@ def test_nasa_http_1995() -> None:
     comparison = run("nasa-http-1995", "hold")
     assert comparison.scenario.trace.filled == 4948
     check(comparison)
+    unserved, cost = ratios(comparison)
+    assert unserved <= 0.5  # at most half the reactive baseline's unserved replica-seconds
+    assert cost <= 1.5  # at no more than 1.5x the oracle's cost
