@@ -32,7 +32,9 @@ def variant(policy: BurstPolicy, headroom: str, window: str) -> BurstPolicy:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--trace", default="alibaba-2018")
     parser.add_argument("--fill-gaps", choices=("hold", "zero"))
     parser.add_argument("--headroom", nargs="+", default=["0%", "3%", "5%", "10%", "15%"])
@@ -49,8 +51,12 @@ def main() -> int:
             cost = runs["burstd"].cost / runs["oracle"].cost
             unserved = runs["burstd"].unserved_replica_seconds / runs["reactive"].unserved_replica_seconds
             rows.append((cost, unserved, headroom, window))
-            print(f"  headroom {headroom:>4} window {window:>4}: cost {cost:.2f}x oracle, "
-                  f"unserved {unserved:.2f}x reactive", file=sys.stderr, flush=True)
+            print(
+                f"  headroom {headroom:>4} window {window:>4}: cost {cost:.2f}x oracle, "
+                f"unserved {unserved:.2f}x reactive",
+                file=sys.stderr,
+                flush=True,
+            )
     rows.sort()
     print(f"trace {args.trace}: burstd cost / oracle cost, burstd unserved / reactive unserved")
     print(f"{'headroom':>8} {'window':>6} {'cost':>6} {'unserved':>8}  pareto")

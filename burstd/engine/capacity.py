@@ -78,7 +78,7 @@ def base_room(world: World, policy: BurstPolicy, demand: Demand) -> dict[str, in
     never below zero.
     """
     reserve = policy.spec.base.reserve
-    ours = _ours_by_cluster(world, policy)
+    ours = replicas_by_cluster(world, policy)
     out: dict[str, int] = {}
     for cluster in base_clusters(world, policy):
         if not cluster.ready:
@@ -101,7 +101,8 @@ def base_room(world: World, policy: BurstPolicy, demand: Demand) -> dict[str, in
     return out
 
 
-def _ours_by_cluster(world: World, policy: BurstPolicy) -> dict[str, int]:
+def replicas_by_cluster(world: World, policy: BurstPolicy) -> dict[str, int]:
+    """Replicas of the managed workloads that the scheduler placed in each cluster."""
     keys = statics(policy).key_set
     out: dict[str, int] = {}
     for w in world.workloads:

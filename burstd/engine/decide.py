@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from burstd.engine.capacity import Demand, base_room, builtin_signals, demand_of, replicas_per_node
+from burstd.engine.capacity import (
+    Demand,
+    base_room,
+    builtin_signals,
+    demand_of,
+    replicas_by_cluster,
+    replicas_per_node,
+)
 from burstd.engine.forecast import forecast, keep_for, peak, record
 from burstd.engine.ledger import accrue
 from burstd.engine.pools import Limits, allocate, pick_removals, preference, price_of
@@ -466,11 +473,7 @@ def _scale(
         kept = min(world.pools[p.name].ready, targets[p.name]) * per_node[p.name]
         by_cluster_kept[p.cluster] = by_cluster_kept.get(p.cluster, 0) + kept
     keys = statics(policy).key_set
-    placed: dict[str, int] = {}
-    for w in world.workloads:
-        if w.key in keys:
-            for c, n in w.replicas_by_cluster.items():
-                placed[c] = placed.get(c, 0) + n
+    placed = replicas_by_cluster(world, policy)
     shifted = (
         sum(changes.get("shifted", state.shifted).values()) if spec.shift.mode == "static-weights" else None
     )

@@ -30,7 +30,9 @@ BUILTIN_SIGNALS: dict[str, str] = {
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
-class _Model(BaseModel):
+class StrictModel(BaseModel):
+    """Base of every document model: unknown keys are errors, values are frozen, YAML keys are camelCase."""
+
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
@@ -40,13 +42,13 @@ class _Model(BaseModel):
     )
 
 
-class ObjectMeta(_Model):
+class ObjectMeta(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
 
 
-class NamespacedRef(_Model):
+class NamespacedRef(StrictModel):
     namespace: Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
     name: Annotated[str, Field(min_length=1, max_length=253)]
 
@@ -55,29 +57,29 @@ class NamespacedRef(_Model):
         return f"{self.namespace}/{self.name}"
 
 
-class WorkloadSpec(_Model):
+class WorkloadSpec(StrictModel):
     """A workload burstd moves between base and cloud: its PropagationPolicy and optional FederatedHPA."""
 
     propagation_policy: NamespacedRef
     federated_hpa: Annotated[NamespacedRef | None, Field(alias="federatedHPA")] = None
 
 
-class Reserve(_Model):
+class Reserve(StrictModel):
     cpu: Percent = 0.0
     memory: Percent = 0.0
 
 
-class BaseSpec(_Model):
+class BaseSpec(StrictModel):
     clusters: Annotated[list[str], Field(min_length=1)]
     reserve: Reserve = Field(default_factory=Reserve)
 
 
-class NodeRange(_Model):
+class NodeRange(StrictModel):
     min: Annotated[int, Field(ge=0)] = 0
     max: Annotated[int, Field(ge=0)]
 
 
-class NodeAllocatable(_Model):
+class NodeAllocatable(StrictModel):
     """What one node of the pool offers to pods (``node.status.allocatable``)."""
 
     cpu: CpuQuantity
@@ -85,7 +87,7 @@ class NodeAllocatable(_Model):
     pods: Annotated[int, Field(ge=1)] = 110
 
 
-class Price(_Model):
+class Price(StrictModel):
     """Where a pool's price comes from: a static price per node-hour, or the provider's live quote."""
 
     source: Literal["static", "provider"] = "static"
@@ -93,7 +95,7 @@ class Price(_Model):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
 
 
-class NodePoolRef(_Model):
+class NodePoolRef(StrictModel):
     """A native TKE or ACK node pool."""
 
     cluster_id: Annotated[str, Field(min_length=1)]
@@ -103,7 +105,7 @@ class NodePoolRef(_Model):
 Backend = Literal["capi-machinedeployment", "capi-machinepool", "tke-nodepool", "ack-nodepool"]
 
 
-class PoolSpec(_Model):
+class PoolSpec(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
     provider: Annotated[str, Field(min_length=1)]
     cluster: Annotated[str, Field(min_length=1)]
@@ -117,7 +119,7 @@ class PoolSpec(_Model):
     price: Price | None = None
 
 
-class BurstSpec(_Model):
+class BurstSpec(StrictModel):
     pools: Annotated[list[PoolSpec], Field(min_length=1)]
     order: Literal["listed", "cheapest-available"] = "listed"
     #: spare capacity kept while bursting, as a share of the desired replicas
@@ -125,7 +127,7 @@ class BurstSpec(_Model):
     provision_timeout: Duration = 600.0
 
 
-class Condition(_Model):
+class Condition(StrictModel):
     signal: str | None = None
     promql: str | None = None
     above: float | None = None
@@ -158,7 +160,7 @@ class Condition(_Model):
         return value < self.below  # type: ignore[operator]
 
 
-class ConditionGroup(_Model):
+class ConditionGroup(StrictModel):
     any_: Annotated[list[Condition] | None, Field(alias="any", min_length=1)] = None
     all_: Annotated[list[Condition] | None, Field(alias="all", min_length=1)] = None
 
@@ -177,7 +179,7 @@ class ConditionGroup(_Model):
         return self.any_ if self.any_ is not None else self.all_  # type: ignore[return-value]
 
 
-class ScheduleWindow(_Model):
+class ScheduleWindow(StrictModel):
     """Pre-warm: keep at least ``minNodes`` cloud nodes Ready for ``duration`` after each cron time."""
 
     name: Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
@@ -205,20 +207,20 @@ class ScheduleWindow(_Model):
         return value
 
 
-class Triggers(_Model):
+class Triggers(StrictModel):
     scale_out: ConditionGroup
     scale_in: ConditionGroup
     schedules: list[ScheduleWindow] = Field(default_factory=list)
 
 
-class ShiftSpec(_Model):
+class ShiftSpec(StrictModel):
     mode: Literal["static-weights", "overflow"] = "static-weights"
     #: largest move per step: replicas (an integer) or a share of the workload's desired replicas ('20%')
     max_step: Step = 0.2
     interval: Duration = 30.0
 
 
-class DrainSpec(_Model):
+class DrainSpec(StrictModel):
     min_burst_duration: Duration = 1200.0
     #: a burst never shrinks below what the highest demand of this trailing window needs
     stabilization_window: Duration = 600.0
@@ -226,22 +228,22 @@ class DrainSpec(_Model):
     interval: Duration = 120.0
 
 
-class Money(_Model):
+class Money(StrictModel):
     amount: Annotated[float, Field(gt=0)]
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
 
 
-class Limits(_Model):
+class Limits(StrictModel):
     max_cloud_nodes: Annotated[int, Field(ge=0)] | None = None
     max_hourly_cost: Money | None = None
 
 
-class Safety(_Model):
+class Safety(StrictModel):
     signal_max_age: Duration = 120.0
     stockout_backoff: Duration = 600.0
 
 
-class Predictive(_Model):
+class Predictive(StrictModel):
     """Forecast demand one provisioning delay ahead from the recent trend and the same time yesterday."""
 
     enabled: bool = False
@@ -250,7 +252,7 @@ class Predictive(_Model):
     seasonality: bool = True
 
 
-class BurstPolicySpec(_Model):
+class BurstPolicySpec(StrictModel):
     priority: int = 0
     dry_run: bool = False
     workloads: Annotated[list[WorkloadSpec], Field(min_length=1)]
@@ -264,7 +266,7 @@ class BurstPolicySpec(_Model):
     predictive: Predictive = Field(default_factory=Predictive)
 
 
-class BurstPolicy(_Model):
+class BurstPolicy(StrictModel):
     api_version: Literal["burstd.io/v1alpha1"]
     kind: Literal["BurstPolicy"]
     metadata: ObjectMeta
@@ -275,12 +277,12 @@ class BurstPolicy(_Model):
         return self.metadata.name
 
 
-class FleetLimitsSpec(_Model):
+class FleetLimitsSpec(StrictModel):
     max_cloud_nodes: Annotated[int, Field(ge=0)] | None = None
     max_hourly_cost: Money | None = None
 
 
-class FleetLimits(_Model):
+class FleetLimits(StrictModel):
     """Limits shared by every policy; when policies compete, higher ``spec.priority`` is served first."""
 
     api_version: Literal["burstd.io/v1alpha1"]

@@ -11,16 +11,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
-from burstd.policy.spec import DNS_LABEL, PolicyInvalid, Problem
+from burstd.policy.spec import ObjectMeta, PolicyInvalid, Problem, StrictModel
 from burstd.policy.units import CpuQuantity, Duration, MemoryQuantity
 from burstd.sim.trace import parse_base_replicas
 
@@ -39,21 +36,7 @@ def _base_replicas(value: Any) -> int | str:
 BaseReplicas = Annotated[int | str, BeforeValidator(_base_replicas)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        alias_generator=to_camel,
-        populate_by_name=True,
-        str_strip_whitespace=True,
-    )
-
-
-class FleetMeta(_Model):
-    name: Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
-
-
-class ReplicaRequest(_Model):
+class ReplicaRequest(StrictModel):
     """What one replica of the workload requests (``resources.requests``)."""
 
     cpu: CpuQuantity
@@ -66,7 +49,7 @@ class ReplicaRequest(_Model):
         return self
 
 
-class BaseSim(_Model):
+class BaseSim(StrictModel):
     """The base: which clusters (default: the policy's ``spec.base.clusters``) and how many replicas fit."""
 
     clusters: list[str] | None = None
@@ -74,7 +57,7 @@ class BaseSim(_Model):
     replicas: BaseReplicas
 
 
-class StockOutWindow(_Model):
+class StockOutWindow(StrictModel):
     """A time when the pool has no stock, relative to the trace start (e.g. ``from: 2d3h``)."""
 
     from_: Annotated[Duration, Field(alias="from")]
@@ -87,7 +70,7 @@ class StockOutWindow(_Model):
         return self
 
 
-class PoolSim(_Model):
+class PoolSim(StrictModel):
     """How one pool behaves in the simulation. Every field is optional; unset ones come from
     ``poolDefaults`` and then from the built-in defaults."""
 
@@ -103,7 +86,7 @@ class PoolSim(_Model):
     price_per_node_hour: Annotated[float, Field(ge=0)] | None = None
 
 
-class FleetSpec(_Model):
+class FleetSpec(StrictModel):
     start_time: AwareDatetime = Field(
         default_factory=lambda: datetime.fromisoformat("2026-01-05T00:00:00+00:00")
     )
@@ -116,10 +99,10 @@ class FleetSpec(_Model):
     pools: dict[str, PoolSim] = Field(default_factory=dict)
 
 
-class SimulatedFleet(_Model):
+class SimulatedFleet(StrictModel):
     api_version: Literal["burstd.io/v1alpha1"]
     kind: Literal["SimulatedFleet"]
-    metadata: FleetMeta
+    metadata: ObjectMeta
     spec: FleetSpec
 
 
