@@ -21,7 +21,7 @@ from burstd.engine.capacity import (
     replicas_by_cluster,
     replicas_per_node,
 )
-from burstd.engine.forecast import forecast, keep_for, peak, record
+from burstd.engine.forecast import forecast, keep_for, peak, peak_leaves, record
 from burstd.engine.ledger import accrue
 from burstd.engine.pools import Limits, allocate, pick_removals, preference, price_of
 from burstd.engine.share import balanced, current_share, split_for, step_size
@@ -187,7 +187,7 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
                 f"scale-in held; the peak of the last {window:g}s ({recent or 0:.0f} "
                 f"replicas) still needs {target} cloud replicas"
             )
-            plan.wake(now + 60.0, now)
+            plan.wake(peak_leaves(history, now - window, window), now)
 
     node_cap = _min_opt(spec.limits.max_cloud_nodes, world.budget.max_nodes)
     node_limit = None if node_cap is None else int(node_cap)

@@ -55,6 +55,20 @@ def peak(history: History, since: float) -> float | None:
     return max(values) if values else None
 
 
+def peak_leaves(history: History, since: float, window: float) -> float | None:
+    """When the highest bucket at or after ``since`` leaves a trailing ``window`` (the last one holding
+    that value, so the peak really falls then)."""
+    if history.start is None or not history.values:
+        return None
+    first = max(0, int((since - history.start) // history.step))
+    values = history.values[first:]
+    if not values:
+        return None
+    top = max(values)
+    last = first + len(values) - 1 - values[::-1].index(top)
+    return history.start + (last + 1) * history.step + window
+
+
 def forecast(history: History, now: float, current: float, settings: Predictive) -> float:
     """Demand expected ``horizon`` from now; never below ``current`` and never above twice it."""
     if history.start is None or not history.values:

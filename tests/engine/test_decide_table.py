@@ -381,7 +381,10 @@ def test_stabilization_window_keeps_the_burst_for_the_recent_peak() -> None:
     assert fleet.now >= dropped + 600.0
     assert fleet.now - started >= 600.0
     assert kept, "scale-in held, but the recent peak kept the burst"
-    assert all(d.wake_at is not None and d.wake_at <= t + 60.0 for t, d in kept), "re-checked every minute"
+    # The engine asks to be called back when the peak leaves the window: the end of the last minute
+    # bucket that saw it, plus the window.
+    peak_bucket_end = (dropped // 60.0 + 1) * 60.0
+    assert all(d.wake_at == peak_bucket_end + 600.0 for _, d in kept), [d.wake_at for _, d in kept]
     assert kept[0][0] >= dropped + 300.0, "only once the scale-in condition held for its `for`"
     fleet.run(900)
     assert fleet.state.phase == Phase.IDLE
