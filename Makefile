@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck imports schema schema-check unit clean
+.PHONY: demo test lint typecheck imports schema schema-check unit testenv integration clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/burstd simulate
 
-## test: everything CI checks: lint, types, layer contracts, schema freshness, tests
-test: lint typecheck imports schema-check unit
+## test: everything CI checks: lint, types, layer contracts, schema freshness, tests (the integration tests
+## run against a real kube-apiserver + etcd, built from Go modules into ~/.cache/burstd-testenv on first use)
+test: lint typecheck imports schema-check testenv unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -38,6 +39,13 @@ schema-check: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+## testenv: build (once per version) or find kube-apiserver and etcd for the integration tests
+testenv:
+	scripts/testenv/ensure.sh
+
+integration: $(STAMP) testenv
+	$(BIN)/pytest tests/integration
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -2,6 +2,7 @@
 # Build kube-apiserver from Go modules and cache it OUTSIDE the repository.
 #
 #   scripts/testenv/build-kube-apiserver.sh            # prints the binary's path on stdout
+#   scripts/testenv/build-kube-apiserver.sh --check    # only report: exit 3 if it is not built yet
 #
 # Environment:
 #   BURSTD_KUBE_VERSION     k8s.io/kubernetes release to build (default below)
@@ -16,15 +17,24 @@
 # published v0.<minor>.<patch> release. That list is GENERATED from the release's own go.mod (fetched
 # through the module proxy), never hard-coded. Progress goes to stderr; only the path goes to stdout.
 set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+say() { printf '[build-kube-apiserver] %s\n' "$*" >&2; }
+die() { printf '[build-kube-apiserver] ERROR: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/testenv/lib.sh
+. "$HERE/lib.sh"
+
+CHECK=0
+case "${1:-}" in
+  --check) CHECK=1 ;;
+  "") ;;
+  *) die "usage: $0 [--check]" ;;
+esac
 
 KUBE_VERSION="${BURSTD_KUBE_VERSION:-v1.35.4}"
-CACHE="${BURSTD_TESTENV_CACHE:-$HOME/.cache/burstd-testenv}"
+CACHE="$(testenv_cache)"
 OUT_DIR="$CACHE/$KUBE_VERSION"
 OUT="$OUT_DIR/kube-apiserver"
 PKG="k8s.io/kubernetes/cmd/kube-apiserver"
-
-say() { printf '[build-kube-apiserver] %s\n' "$*" >&2; }
-die() { printf '[build-kube-apiserver] ERROR: %s\n' "$*" >&2; exit 1; }
 
 [[ "$KUBE_VERSION" =~ ^v1\.([0-9]+)\.([0-9]+)(-[0-9A-Za-z.-]+)?$ ]] \
   || die "BURSTD_KUBE_VERSION must look like v1.Y.Z (got '$KUBE_VERSION')"
@@ -41,24 +51,13 @@ if [[ "${BURSTD_TESTENV_REBUILD:-0}" != 1 ]] && cached_ok; then
   exit 0
 fi
 
-GO="${GO:-}"
-if [[ -z "$GO" ]]; then
-  if command -v go >/dev/null 2>&1; then GO=go
-  elif [[ -x /usr/local/go/bin/go ]]; then GO=/usr/local/go/bin/go
-  else die "no Go toolchain: put 'go' on PATH or set GO=/path/to/go (kube-apiserver $KUBE_VERSION needs Go >= 1.25)"
-  fi
-fi
-say "using $("$GO" version)"
+[[ "$CHECK" == 1 ]] && { say "kube-apiserver $KUBE_VERSION is not built yet ($OUT)"; exit 3; }
 
-mkdir -p "$OUT_DIR"
-# One build at a time per version (CI and a developer's pytest may race on a cold cache).
-exec 9>"$OUT_DIR/.lock"
-if ! flock -n 9; then
-  say "another build of $KUBE_VERSION is running; waiting for it"
-  flock 9
-fi
+find_go
+say "using $("$GO" version)"
+lock_dir "$OUT_DIR"
 if [[ "${BURSTD_TESTENV_REBUILD:-0}" != 1 ]] && cached_ok; then
-  say "built by the other process: $OUT"
+  say "built by another process: $OUT"
   echo "$OUT"
   exit 0
 fi
@@ -67,41 +66,19 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/burstd-kube-apiserver.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
 say "fetching k8s.io/kubernetes@$KUBE_VERSION go.mod from the module proxy"
-GOMOD_JSON="$("$GO" mod download -json "k8s.io/kubernetes@$KUBE_VERSION")" \
-  || die "cannot download k8s.io/kubernetes@$KUBE_VERSION (is the Go module proxy reachable? try: $GO list -m -versions k8s.io/kubernetes)"
-KUBE_GOMOD="$(printf '%s\n' "$GOMOD_JSON" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
-[[ -n "$KUBE_GOMOD" && -f "$KUBE_GOMOD" ]] || die "could not find the GoMod path in: $GOMOD_JSON"
-
-# Every `k8s.io/<name> => ./staging/src/k8s.io/<name>` directive, in block or single-line form.
-STAGING_MODULES="$(awk '
-  /^replace[[:space:]]*\(/ { inblock = 1; next }
-  inblock && /^\)/         { inblock = 0; next }
-  {
-    line = $0
-    if (!inblock) { if (line !~ /^replace[[:space:]]/) next; sub(/^replace[[:space:]]+/, "", line) }
-    n = split(line, f, /[[:space:]]+/)
-    # fields: [""] module [version] => target [version]
-    for (i = 1; i <= n; i++) if (f[i] == "=>") { arrow = i; break }
-    if (!arrow) next
-    mod = f[arrow - 1]; target = f[arrow + 1]
-    if (mod ~ /^v[0-9]/) mod = f[arrow - 2]   # "module version => target"
-    arrow = 0
-    if (target ~ /^\.\/staging\//) print mod
-  }' "$KUBE_GOMOD")"
-# Replacements that point elsewhere are copied verbatim (a dependency's replaces do not apply to us).
-OTHER_REPLACES="$(awk '
-  /^replace[[:space:]]*\(/ { inblock = 1; next }
-  inblock && /^\)/         { inblock = 0; next }
-  inblock { if ($0 !~ /=>[[:space:]]*\.\/staging\// && $0 ~ /=>/) print; next }
-  /^replace[[:space:]]/ { if ($0 !~ /=>[[:space:]]*\.\/staging\//) { sub(/^replace[[:space:]]+/, "\t"); print } }
-' "$KUBE_GOMOD")"
+KUBE_GOMOD="$(gomod_path "k8s.io/kubernetes@$KUBE_VERSION")"
+REPLACES="$(gomod_replaces "$KUBE_GOMOD")"
+# Every `k8s.io/<name> => ./staging/src/k8s.io/<name>`: replaced by the published v0.Y.Z release.
+STAGING_MODULES="$(printf '%s\n' "$REPLACES" | awk -F'\t' '$2 ~ /^\.\/staging\// { print $1 }')"
+# Replacements that point to another module are copied (a dependency's replaces do not apply to us).
+OTHER_REPLACES="$(printf '%s\n' "$REPLACES" | awk -F'\t' '$2 != "" && $2 !~ /^\.\.?\// { print "\t" $1 " => " $2 }')"
 COUNT="$(printf '%s\n' "$STAGING_MODULES" | grep -c . || true)"
 [[ "$COUNT" -ge 10 ]] || die "found only $COUNT ./staging replace directives in $KUBE_GOMOD; the go.mod layout changed?"
 printf '%s\n' "$STAGING_MODULES" | grep -qx 'k8s.io/apiserver' \
   || die "k8s.io/apiserver is not among the staging replaces in $KUBE_GOMOD"
 say "$COUNT staging modules -> $STAGING_VERSION"
 
-GO_LINE="$(sed -n 's/^go[[:space:]]\+\([0-9.]\+\)[[:space:]]*$/\1/p' "$KUBE_GOMOD" | head -n1)"
+GO_LINE="$(gomod_go_line "$KUBE_GOMOD")"
 GODEBUG_LINES="$(grep -E '^godebug[[:space:]]' "$KUBE_GOMOD" || true)"
 [[ -n "$GO_LINE" ]] || die "no 'go' directive in $KUBE_GOMOD"
 
@@ -146,7 +123,6 @@ say "built in $((SECONDS - START)) s"
 GOT="$("$WORK/kube-apiserver" --version 2>&1 || true)"
 [[ "$GOT" == "Kubernetes $KUBE_VERSION" ]] || die "the built binary reports '$GOT', expected 'Kubernetes $KUBE_VERSION'"
 cp "$WORK/go.mod" "$OUT_DIR/wrapper-go.mod"
-mv -f "$WORK/kube-apiserver" "$OUT.tmp.$$"
-mv -f "$OUT.tmp.$$" "$OUT"          # atomic on one filesystem: readers never see a half-written binary
+install_atomically "$WORK/kube-apiserver" "$OUT"
 say "installed $OUT ($(du -h "$OUT" | cut -f1))"
 echo "$OUT"

@@ -35,10 +35,13 @@ def control_plane() -> Iterator[ControlPlane]:
     """etcd + kube-apiserver (RBAC, static-token admin) on loopback with the Karmada and CAPI CRDs."""
     start = time.monotonic()
     with contextlib.ExitStack() as stack:
+        failure = None
         try:
             plane = stack.enter_context(start_control_plane())
         except ControlPlaneError as exc:
-            pytest.fail(str(exc), pytrace=False)
+            failure = str(exc)
+        if failure is not None:  # outside the except block: no "during handling ..." noise
+            pytest.fail(failure, pytrace=False)
         _session_timings.append(("control_plane", plane.timings, time.monotonic() - start))
         yield plane
 

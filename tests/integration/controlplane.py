@@ -19,12 +19,11 @@ Environment:
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import contextlib
-import ctypes
 import json
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -92,7 +91,9 @@ class ControlPlane:
     binaries: Binaries
     timings: Timings = field(compare=False)
 
-    def write_kubeconfig(self, path: Path, *, token: str | None = None, context: str = "burstd-testenv") -> Path:
+    def write_kubeconfig(
+        self, path: Path, *, token: str | None = None, context: str = "burstd-testenv"
+    ) -> Path:
         """Write another kubeconfig for this server (e.g. with ``unprivileged_token``)."""
         _write_kubeconfig(path, self.server, self.ca_file, token or self.token, context)
         return path
@@ -120,16 +121,23 @@ def find_binaries() -> Binaries:
         argv = ["bash", str(ENSURE_SCRIPT)] + ([] if build else ["--check"])
         how = f"from `{' '.join(argv[1:])}`"
         try:
-            out = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=3600)
+            # When building, let its progress through (a cold kube-apiserver build takes ~10 min).
+            out = subprocess.run(
+                argv, check=False, stdout=subprocess.PIPE, stderr=None if build else subprocess.PIPE,
+                text=True, timeout=3600,
+            )  # fmt: skip
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ControlPlaneError(f"could not run {ENSURE_SCRIPT}: {exc}") from exc
         if out.returncode != 0:
-            raise ControlPlaneError(_missing_message(out.stderr.strip()))
+            raise ControlPlaneError(_missing_message((out.stderr or "see the build output above").strip()))
         found = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
         kube = kube or found.get("KUBE_APISERVER")
         etcd = etcd or found.get("ETCD")
-    missing = [f"{name}={value!r}" for name, value in (("KUBE_APISERVER", kube), ("ETCD", etcd))
-               if not value or not os.access(value, os.X_OK)]
+    missing = [
+        f"{name}={value!r}"
+        for name, value in (("KUBE_APISERVER", kube), ("ETCD", etcd))
+        if not value or not os.access(value, os.X_OK)
+    ]
     if missing or not kube or not etcd:
         raise ControlPlaneError(_missing_message(f"not executable ({how}): {', '.join(missing)}"))
     return Binaries(Path(kube), Path(etcd))
@@ -158,16 +166,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # Linux: SIGKILL the server if pytest dies without tearing down (prctl PR_SET_PDEATHSIG = 1).
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
-
-
 def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    # setpriv (util-linux) execs the server with PR_SET_PDEATHSIG: if pytest dies without tearing down
+    # (SIGKILL, CI timeout), the kernel kills the server too instead of leaving it holding its port.
+    setpriv = shutil.which("setpriv")
+    prefix = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
     with log.open("wb") as fh:
         return subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+            [*prefix, *argv], stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT
         )
 
 
@@ -232,6 +238,9 @@ def _start_etcd(etcd: Path, work: Path, timeout: float) -> tuple[subprocess.Pope
         f"--initial-cluster=burstd-testenv=http://127.0.0.1:{peer}",
         "--initial-cluster-state=new",
         "--quota-backend-bytes=2147483648",
+        # One member on loopback: elect at once instead of after the default 1 s election timeout.
+        "--heartbeat-interval=10",
+        "--election-timeout=100",
         "--log-level=warn",
     ]
     if _etcd_version(etcd) >= (3, 5):
@@ -262,13 +271,17 @@ def _openssl(*args: str, cwd: Path) -> None:
 def _make_pki(work: Path) -> None:
     """CA, serving cert for 127.0.0.1/localhost, service-account signing key (EC P-256: instant)."""
     if shutil.which("openssl") is None:
-        raise ControlPlaneError("the `openssl` command is needed to make the test certificates (apt-get install openssl)")
+        raise ControlPlaneError(
+            "the `openssl` command is needed to make the test certificates (apt-get install openssl)"
+        )
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
              "-subj", "/CN=burstd-testenv-ca",
              "-addext", "basicConstraints=critical,CA:TRUE",
              "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=work)  # fmt: skip
-    _openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=kube-apiserver", cwd=work)
+    _openssl(
+        "req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=kube-apiserver", cwd=work
+    )
     (work / "server.ext").write_text(
         "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
         "DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n"
@@ -276,7 +289,9 @@ def _make_pki(work: Path) -> None:
     )
     _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
              "-out", "server.crt", "-days", "2", "-extfile", "server.ext", cwd=work)  # fmt: skip
-    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out", "sa.key", cwd=work)
+    _openssl(
+        "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out", "sa.key", cwd=work
+    )
     _openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=work)
 
 
@@ -368,7 +383,9 @@ def load_crds(dirs: list[Path]) -> list[dict[str, Any]]:
     return crds
 
 
-def _install_crds(server: str, token: str, ctx: ssl.SSLContext, crds: list[dict[str, Any]], timeout: float) -> float:
+def _install_crds(
+    server: str, token: str, ctx: ssl.SSLContext, crds: list[dict[str, Any]], timeout: float
+) -> float:
     start = time.monotonic()
     base = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
     for crd in crds:
@@ -379,15 +396,46 @@ def _install_crds(server: str, token: str, ctx: ssl.SSLContext, crds: list[dict[
     while pending:
         for name in sorted(pending):
             status, body = _api(server, token, ctx, "GET", f"{base}/{name}")
-            conds = {c["type"]: c for c in (body or {}).get("status", {}).get("conditions", [])} if status == 200 else {}
+            conds = (
+                {c["type"]: c for c in ((body or {}).get("status") or {}).get("conditions") or []}
+                if status == 200
+                else {}
+            )
             if conds.get("Established", {}).get("status") == "True":
                 pending.discard(name)
             elif conds.get("NamesAccepted", {}).get("status") == "False":
-                raise ControlPlaneError(f"CRD {name}: names not accepted: {conds['NamesAccepted'].get('message')}")
+                raise ControlPlaneError(
+                    f"CRD {name}: names not accepted: {conds['NamesAccepted'].get('message')}"
+                )
         if pending and time.monotonic() - start > timeout:
             raise ControlPlaneError(f"CRDs not Established after {timeout:.0f} s: {sorted(pending)}")
         if pending:
             time.sleep(0.05)
+    established_at = time.monotonic()
+    # Established is not enough: each served version's storage (watch cache) initializes after it and
+    # answers 429 "storage is (re)initializing" meanwhile. Ready = a LIST of every served version is 200.
+    lists = {
+        f"/apis/{crd['spec']['group']}/{v['name']}/{crd['spec']['names']['plural']}?limit=1"
+        for crd in crds
+        for v in crd["spec"]["versions"]
+        if v.get("served")
+    }
+    while lists:
+        for path in sorted(lists):
+            status, body = _api(server, token, ctx, "GET", path)
+            if status == 200:
+                lists.discard(path)
+            elif status not in (404, 429, 503):
+                raise ControlPlaneError(f"GET {path} after its CRD was Established: HTTP {status}: {body}")
+        if lists and time.monotonic() - start > timeout:
+            raise ControlPlaneError(f"CRD storage not serving after {timeout:.0f} s: {sorted(lists)}")
+        if lists:
+            time.sleep(0.05)
+    # The CRD handler makes every create within 2 s of a CRD's Established transition sleep 2 s (an HA
+    # safety delay in apiextensions-apiserver's customresource_handler.go). Wait it out here, once, so the
+    # tests' first creates have normal latency (timing-sensitive tests such as lease renewals rely on it).
+    if crds:
+        time.sleep(max(0.0, 2.1 - (time.monotonic() - established_at)))
     return time.monotonic() - start
 
 
@@ -413,11 +461,20 @@ def _write_kubeconfig(path: Path, server: str, ca_file: Path, token: str, contex
 
 
 @contextlib.contextmanager
-def start_control_plane(binaries: Binaries | None = None, *, install_crds: bool = True) -> Iterator[ControlPlane]:
+def start_control_plane(
+    binaries: Binaries | None = None, *, install_crds: bool = True
+) -> Iterator[ControlPlane]:
     """Start etcd and kube-apiserver, install the CRDs, yield a ControlPlane; always tear down."""
     binaries = binaries or find_binaries()
     timeout = float(os.environ.get("BURSTD_TESTENV_START_TIMEOUT", "90"))
-    crds = load_crds(crd_dirs()) if install_crds else []
+    dirs = crd_dirs() if install_crds else []
+    for d in dirs:
+        if not any(d.glob("*.yaml")):
+            raise ControlPlaneError(f"no CRD files in {d} (set BURSTD_SHARED to the shared/ directory?)")
+    # Parsing ~1.2 MB of CRD YAML takes ~2 s in pure Python: overlap it with the servers' start.
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="burstd-testenv-crds")
+    crds_future = pool.submit(load_crds, dirs)
+    pool.shutdown(wait=False)
     work = Path(tempfile.mkdtemp(prefix="burstd-testenv-"))
     etcd_proc: subprocess.Popen[bytes] | None = None
     api_proc: subprocess.Popen[bytes] | None = None
@@ -426,7 +483,9 @@ def start_control_plane(binaries: Binaries | None = None, *, install_crds: bool 
         admin_token = base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
         user_token = base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
         tokens = work / "tokens.csv"
-        tokens.write_text(f'{admin_token},admin,admin-uid,"system:masters"\n{user_token},burstd-unprivileged,u-1\n')
+        tokens.write_text(
+            f'{admin_token},admin,admin-uid,"system:masters"\n{user_token},burstd-unprivileged,u-1\n'
+        )
         tokens.chmod(0o600)
         timings = Timings()
         for attempt in range(3):  # a random port can be taken between choosing it and binding it
@@ -443,6 +502,7 @@ def start_control_plane(binaries: Binaries | None = None, *, install_crds: bool 
                 if attempt == 2:
                     raise
         ctx = _ssl_context(work / "ca.crt")
+        crds = crds_future.result()
         timings.crds_established_s = _install_crds(server, admin_token, ctx, crds, timeout)
         timings.crd_count = len(crds)
         kubeconfig = work / "admin.kubeconfig"

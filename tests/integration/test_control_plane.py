@@ -52,7 +52,13 @@ def cluster_body(name: str) -> dict[str, Any]:
 
 
 async def create_namespace(api: client.ApiClient, name: str) -> None:
-    await client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+    await client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+
+
+def custom_objects(api: client.ApiClient) -> Any:
+    """CustomObjectsApi, typed Any: kubernetes_asyncio 36.1.0's stubs omit the ``_content_type`` keyword
+    that its methods accept (and that every PATCH must pass)."""
+    return client.CustomObjectsApi(api)
 
 
 def test_apiserver_version_and_admin(control_plane: ControlPlane) -> None:
@@ -65,7 +71,9 @@ def test_apiserver_version_and_admin(control_plane: ControlPlane) -> None:
 
 
 def test_unprivileged_user_is_forbidden_by_rbac(control_plane: ControlPlane, tmp_path: Any) -> None:
-    kubeconfig = control_plane.write_kubeconfig(tmp_path / "user.kubeconfig", token=control_plane.unprivileged_token)
+    kubeconfig = control_plane.write_kubeconfig(
+        tmp_path / "user.kubeconfig", token=control_plane.unprivileged_token
+    )
 
     async def main() -> int:
         cfg = client.Configuration()
@@ -96,9 +104,11 @@ def test_unprivileged_user_is_forbidden_by_rbac(control_plane: ControlPlane, tmp
         (CAPI, "v1beta1", "machines", True),
     ],
 )
-def test_crds_are_served(control_plane: ControlPlane, group: str, version: str, plural: str, namespaced: bool) -> None:
+def test_crds_are_served(
+    control_plane: ControlPlane, group: str, version: str, plural: str, namespaced: bool
+) -> None:
     async def body(api: client.ApiClient) -> dict[str, Any]:
-        co = client.CustomObjectsApi(api)
+        co = custom_objects(api)
         if namespaced:
             result: dict[str, Any] = await co.list_namespaced_custom_object(group, version, "default", plural)
         else:
@@ -134,7 +144,7 @@ def test_karmada_cluster_status_roundtrip(control_plane: ControlPlane) -> None:
     }
 
     async def body(api: client.ApiClient) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        co = client.CustomObjectsApi(api)
+        co = custom_objects(api)
         created: dict[str, Any] = await co.create_cluster_custom_object(*KARMADA_CLUSTER, cluster_body(name))
         patched: dict[str, Any] = await co.patch_cluster_custom_object_status(
             *KARMADA_CLUSTER, name, {"status": status}, _content_type=MERGE
@@ -154,7 +164,10 @@ def test_karmada_cluster_status_roundtrip(control_plane: ControlPlane) -> None:
 @pytest.mark.parametrize(
     ("bad_status", "field"),
     [
-        ({"resourceSummary": {"allocatable": {"cpu": {"cores": 64}}}}, "status.resourceSummary.allocatable.cpu"),
+        (
+            {"resourceSummary": {"allocatable": {"cpu": {"cores": 64}}}},
+            "status.resourceSummary.allocatable.cpu",
+        ),
         ({"resourceSummary": {"allocated": {"memory": "lots"}}}, "status.resourceSummary.allocated.memory"),
         ({"resourceSummary": {"allocating": ["cpu", "1"]}}, "status.resourceSummary.allocating"),
         ({"nodeSummary": {"readyNum": "four"}}, "status.nodeSummary.readyNum"),
@@ -168,7 +181,7 @@ def test_invalid_cluster_status_is_rejected(
     name = unique("bad")
 
     async def body(api: client.ApiClient) -> ApiException:
-        co = client.CustomObjectsApi(api)
+        co = custom_objects(api)
         await co.create_cluster_custom_object(*KARMADA_CLUSTER, cluster_body(name))
         with pytest.raises(ApiException) as exc:
             await co.patch_cluster_custom_object_status(
@@ -222,19 +235,27 @@ def machine_deployment(name: str, replicas: int) -> dict[str, Any]:
 def test_machinedeployment_scale_subresource(control_plane: ControlPlane) -> None:
     ns, name = unique("capi"), unique("burst-pool")
 
-    async def body(api: client.ApiClient) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
-        co = client.CustomObjectsApi(api)
+    async def body(
+        api: client.ApiClient,
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+        co = custom_objects(api)
         await create_namespace(api, ns)
-        await co.create_namespaced_custom_object(CAPI, "v1beta2", ns, "machinedeployments", machine_deployment(name, 1))
+        await co.create_namespaced_custom_object(
+            CAPI, "v1beta2", ns, "machinedeployments", machine_deployment(name, 1)
+        )
         scale: dict[str, Any] = await co.patch_namespaced_custom_object_scale(
             CAPI, "v1beta2", ns, "machinedeployments", name, {"spec": {"replicas": 3}}, _content_type=MERGE
         )
-        md: dict[str, Any] = await co.get_namespaced_custom_object(CAPI, "v1beta2", ns, "machinedeployments", name)
+        md: dict[str, Any] = await co.get_namespaced_custom_object(
+            CAPI, "v1beta2", ns, "machinedeployments", name
+        )
         # The deprecated v1beta1 endpoint serves the same object and the same /scale.
         scale_v1: dict[str, Any] = await co.patch_namespaced_custom_object_scale(
             CAPI, "v1beta1", ns, "machinedeployments", name, {"spec": {"replicas": 2}}, _content_type=MERGE
         )
-        md_v1: dict[str, Any] = await co.get_namespaced_custom_object(CAPI, "v1beta1", ns, "machinedeployments", name)
+        md_v1: dict[str, Any] = await co.get_namespaced_custom_object(
+            CAPI, "v1beta1", ns, "machinedeployments", name
+        )
         return scale, md, scale_v1, md_v1
 
     scale, md, scale_v1, md_v1 = run(control_plane, body)
