@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from burstd.engine.capacity import (
@@ -18,43 +18,23 @@ from burstd.engine.capacity import (
     base_room,
     builtin_signals,
     demand_of,
-    replicas_by_cluster,
     replicas_per_node,
 )
 from burstd.engine.forecast import forecast, keep_for, peak, peak_leaves, record
 from burstd.engine.ledger import accrue
-from burstd.engine.pools import Limits, allocate, pick_removals, preference, price_of
-from burstd.engine.share import balanced, current_share, split_for, step_size
+from burstd.engine.plan import Plan
+from burstd.engine.pools import Limits, allocate, preference, price_of
+from burstd.engine.scaling import scale
+from burstd.engine.share import balanced
+from burstd.engine.shifting import shift
 from burstd.engine.statics import statics
 from burstd.engine.triggers import evaluate
 from burstd.engine.windows import window_floor
-from burstd.model.actions import Action, Alert, Hold, MarkMachines, Rebalance, ScalePool, SetWeights, Severity
+from burstd.model.actions import Hold, Severity
 from burstd.model.decision import Decision
 from burstd.model.state import BurstState, Phase
-from burstd.model.world import WorkloadState, World
+from burstd.model.world import World
 from burstd.policy.spec import BurstPolicy
-
-
-@dataclass(slots=True)
-class _Plan:
-    """Scratch space for one evaluation."""
-
-    actions: list[Action]
-    reasons: list[str]
-    wakes: list[float]
-    alerts: set[str]
-    raised: tuple[str, ...]
-
-    def wake(self, at: float | None, now: float) -> None:
-        if at is not None and at > now:
-            self.wakes.append(at)
-
-    def alert(self, code: str, severity: Severity, reason: str) -> None:
-        """Raise an alert; the Alert action is emitted only when the code was not already raised."""
-        self.alerts.add(code)
-        if code not in self.raised:
-            self.actions.append(Alert(severity, code, reason))
-        self.reasons.append(reason)
 
 
 def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> Decision:
@@ -62,7 +42,7 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
     pools = spec.burst.pools
     prices = {p.name: price_of(p, world.pools.get(p.name)) for p in pools}
     ledger = accrue(state.ledger, world.pools, prices, now)
-    plan = _Plan([], [], [], set(), state.alerts)
+    plan = Plan([], [], [], set(), state.alerts)
 
     demand = demand_of(world, policy)
     missing = _missing(world, policy, demand)
@@ -231,7 +211,7 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
         desired_share = 0  # no burst wanted: nothing runs on the cloud, not even on minimum nodes
     settled = True
     if spec.shift.mode == "static-weights":
-        share, settled = _shift(
+        share, settled = shift(
             state,
             changes,
             plan,
@@ -249,7 +229,7 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
         share = demand.on_cloud
         desired_share = min(desired_share, share)
     # --- nodes: up at once, down only once the replicas have left them ------------------------------
-    final = _scale(state, changes, plan, policy, world, targets, previous, per_node, now)
+    final = scale(state, changes, plan, policy, world, targets, previous, per_node, now)
     # Each pool's provisioning clock runs from the first decision that left it waiting for nodes.
     clocks = {p: clocks.get(p, now) for p in final if final[p] > world.pools[p].ready and p not in backoff}
     changes["provisioning_since"] = clocks
@@ -309,222 +289,6 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
     return Decision(new_state, tuple(plan.actions), tuple(plan.reasons), min(plan.wakes, default=None))
 
 
-def _shift(
-    state: BurstState,
-    changes: dict[str, Any],
-    plan: _Plan,
-    policy: BurstPolicy,
-    world: World,
-    demand: Demand,
-    room: Mapping[str, int],
-    kept: Mapping[str, int],
-    ready: Mapping[str, int],
-    desired: int,
-    now: float,
-) -> tuple[int, bool]:
-    """Move the cloud share one step towards ``desired`` and write the weights that give it.
-
-    Records the state changes in ``changes`` and returns (the cloud share now, whether it is settled:
-    close enough to ``desired`` that no move is due). ``kept`` is the Ready capacity that stays, per
-    cloud cluster; ``ready`` counts nodes on their way out too. Steps honour ``maxStep`` and
-    ``interval``, except when Ready capacity fell below the share (nodes were lost): then the share
-    falls back at once.
-    """
-    spec = policy.spec
-    cloud = set(kept)
-    by_key = {w.key: w for w in world.workloads}
-    keys = list(statics(policy).keys)
-    current = {
-        k: current_share(
-            by_key[k].desired_replicas,
-            state.weights.get(k),
-            cloud,
-            sum(n for c, n in by_key[k].replicas_by_cluster.items() if c in cloud),
-        )
-        for k in keys
-    }
-    # What the weights send to the cloud now, at today's demand (not at the demand they were written for).
-    changes["shifted"] = current
-    share = sum(current.values())
-    replicas = demand.replicas
-    capacity = sum(ready.values())
-    listed = any(c in cloud for k in keys for c in state.weights.get(k, {}))
-    if desired == 0 and share == 0 and listed:
-        # Nothing may go to the cloud: take the cloud clusters out of the weights, even at 0 replicas,
-        # so that returning demand does not land on nodes that are gone.
-        _write(
-            changes,
-            plan,
-            state,
-            keys,
-            by_key,
-            dict.fromkeys(keys, 0),
-            room,
-            kept,
-            ready,
-            "no cloud capacity kept: weights back to the base clusters only",
-        )
-        return 0, True
-    if replicas == 0 or desired == share:
-        return share, True
-    tolerance = max(1, math.ceil(0.02 * replicas))
-    base_short = share < min(replicas - sum(room.values()), sum(kept.values()))
-    must = share > capacity or (desired == 0 and share > 0) or base_short or abs(desired - share) >= tolerance
-    if not must:
-        return share, True
-    going_up = desired > share
-    if share > capacity:
-        # Safety: Ready cloud capacity fell below the share (nodes lost); move back now, unlimited.
-        new_share = max(desired, min(share, capacity)) if desired < share else capacity
-        plan.reasons.append(f"cloud capacity {capacity} below the cloud share {share}: shifting back now")
-    else:
-        interval = spec.shift.interval if going_up else spec.drain.interval
-        if state.last_shift_at is not None and now - state.last_shift_at < interval:
-            plan.wake(state.last_shift_at + interval, now)
-            plan.reasons.append(f"{'shift' if going_up else 'drain'} waits for its interval ({interval:g}s)")
-            return share, False
-        step = step_size(spec.shift.max_step if going_up else spec.drain.max_step, replicas)
-        new_share = min(desired, share + step) if going_up else max(desired, share - step)
-    if new_share == share:
-        return share, False
-    per_workload = _per_workload(new_share, {k: by_key[k].desired_replicas for k in keys})
-    _write(
-        changes,
-        plan,
-        state,
-        keys,
-        by_key,
-        per_workload,
-        room,
-        kept,
-        ready,
-        f"cloud share {share} -> {new_share} of {replicas} replicas (target {desired}, Ready cloud "
-        f"capacity {capacity})",
-    )
-    changes.update(last_shift_at=now, last_shift_direction=1 if new_share > share else -1)
-    return new_share, new_share == desired
-
-
-def _write(
-    changes: dict[str, Any],
-    plan: _Plan,
-    state: BurstState,
-    keys: list[str],
-    by_key: Mapping[str, WorkloadState],
-    per_workload: Mapping[str, int],
-    room: Mapping[str, int],
-    kept: Mapping[str, int],
-    ready: Mapping[str, int],
-    reason: str,
-) -> None:
-    """Emit SetWeights for each workload whose weights change, and record them."""
-    weights = dict(state.weights)
-    for key in keys:
-        wl = by_key[key]
-        split = split_for(wl.desired_replicas, per_workload[key], room, kept, ready)
-        new = split.weights or dict.fromkeys(sorted(room), 1)
-        if new != dict(state.weights.get(key, {})):
-            plan.actions.append(
-                SetWeights(
-                    key,
-                    tuple(new.items()),
-                    tuple(sorted(split.intended.items())),
-                    wl.desired_replicas,
-                    reason,
-                )
-            )
-            weights[key] = new
-    plan.reasons.append(reason)
-    changes.update(weights=weights, shifted=dict(per_workload))
-
-
-def _per_workload(total: int, desired: Mapping[str, int]) -> dict[str, int]:
-    whole = sum(desired.values())
-    if whole == 0:
-        return dict.fromkeys(desired, 0)
-    out = {k: min(v, math.floor(total * v / whole)) for k, v in desired.items()}
-    left = total - sum(out.values())
-    for k in sorted(desired, key=lambda k: -desired[k]):
-        if left <= 0:
-            break
-        add = min(left, desired[k] - out[k])
-        out[k] += add
-        left -= add
-    return out
-
-
-def _scale(
-    state: BurstState,
-    changes: dict[str, Any],
-    plan: _Plan,
-    policy: BurstPolicy,
-    world: World,
-    targets: Mapping[str, int],
-    previous: Mapping[str, int],
-    per_node: Mapping[str, int],
-    now: float,
-) -> dict[str, int]:
-    """Scale pools: up at once; down only for nodes whose replicas have already left. Returns the new
-    pool targets (also recorded in ``changes``)."""
-    spec = policy.spec
-    recorded = {p.name: state.pool_targets.get(p.name, world.pools[p.name].desired) for p in spec.burst.pools}
-    by_cluster_kept: dict[str, int] = {}
-    for p in spec.burst.pools:
-        kept = min(world.pools[p.name].ready, targets[p.name]) * per_node[p.name]
-        by_cluster_kept[p.cluster] = by_cluster_kept.get(p.cluster, 0) + kept
-    keys = statics(policy).key_set
-    placed = replicas_by_cluster(world, policy)
-    shifted = (
-        sum(changes.get("shifted", state.shifted).values()) if spec.shift.mode == "static-weights" else None
-    )
-    final = dict(targets)
-    rebalance_needed = False
-    for p in spec.burst.pools:
-        pool = world.pools[p.name]
-        new = targets[p.name]
-        if new >= previous[p.name]:
-            continue
-        fits = placed.get(p.cluster, 0) <= by_cluster_kept.get(p.cluster, 0)
-        if shifted is not None:
-            fits = fits and shifted <= sum(by_cluster_kept.values())
-        if not fits:
-            # Replicas still run there: remove only nodes that are not Ready.
-            final[p.name] = max(new, min(previous[p.name], pool.ready))
-            rebalance_needed = True
-    for p in spec.burst.pools:
-        name = p.name
-        before = recorded[name]
-        after = final[name]
-        if after > before:
-            plan.actions.append(
-                ScalePool(
-                    name,
-                    after,
-                    before,
-                    f"cloud target {changes['target_cloud_replicas']} replicas needs {after} nodes in {name}",
-                )
-            )
-        elif after < before:
-            machines = pick_removals(world.pools[name], before - after)
-            if machines:
-                plan.actions.append(MarkMachines(name, machines, "emptiest first"))
-            plan.actions.append(ScalePool(name, after, before, "release nodes the replicas have left"))
-    if rebalance_needed:
-        plan.reasons.append("waiting for replicas to leave cloud nodes before removing them")
-        if spec.shift.mode == "overflow" and (
-            state.rebalance_requested_at is None or now - state.rebalance_requested_at >= spec.drain.interval
-        ):
-            plan.actions.append(
-                Rebalance(tuple(sorted(keys)), "move replicas back to the base before releasing cloud nodes")
-            )
-            changes["rebalance_requested_at"] = now
-        requested = changes.get("rebalance_requested_at", state.rebalance_requested_at)
-        if spec.shift.mode == "overflow" and requested is not None:
-            plan.wake(requested + spec.drain.interval, now)
-    changes["pool_targets"] = final
-    return final
-
-
 def _releasing(final: Mapping[str, int], previous: Mapping[str, int]) -> bool:
     return any(final[p] < previous[p] for p in final)
 
@@ -567,7 +331,7 @@ def _weights_drift(world: World, policy: BurstPolicy, state: BurstState) -> str 
     return None
 
 
-def _hold(state: BurstState, plan: _Plan, reason: str) -> Decision:
+def _hold(state: BurstState, plan: Plan, reason: str) -> Decision:
     plan.reasons.append(reason)
     plan.actions.append(Hold(reason))
     alerts = tuple(sorted(plan.alerts | (set(state.alerts) - {"WeightsChangedExternally"})))
