@@ -40,9 +40,11 @@ schema-check: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-## testenv: build (once per version) or find kube-apiserver and etcd for the integration tests
+## testenv: build (once per version) or find kube-apiserver and etcd, and install Prometheus (Debian's
+## package, needs root), for the integration tests
 testenv:
 	scripts/testenv/ensure.sh
+	scripts/testenv/install-prometheus.sh
 
 integration: $(STAMP) testenv
 	$(BIN)/pytest tests/integration

@@ -1,0 +1,353 @@
+"""The one thin wrapper around ``kubernetes_asyncio`` (the only module that imports it).
+
+Custom objects only: get, list, create, delete, JSON merge patch, server-side apply, the ``/status`` and
+``/scale`` subresources and a raw watch. Every PATCH sets its content type explicitly (the library would
+otherwise send a JSON patch). API errors leave this module as ``burstd.kube.errors`` classes; 429/5xx and
+connection failures are retried with bounded, jittered backoff first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import aiohttp
+from kubernetes_asyncio import client as k8s
+from kubernetes_asyncio import config as k8s_config
+from kubernetes_asyncio.client.rest import ApiException
+
+from .errors import KubeError, ServerError, Target, classify, redact
+from .resources import (
+    FEDERATED_HPAS,
+    KARMADA_CLUSTERS,
+    MACHINE_DEPLOYMENTS,
+    MACHINE_DEPLOYMENTS_V1BETA1,
+    MACHINE_POOLS,
+    MACHINE_POOLS_V1BETA1,
+    MACHINES,
+    MACHINES_V1BETA1,
+    PROPAGATION_POLICIES,
+    RESOURCE_BINDINGS,
+    WORKLOAD_REBALANCERS,
+    Resource,
+)
+from .retry import Backoff, call_with_retry
+
+__all__ = [
+    "APPLY_PATCH",
+    "FEDERATED_HPAS",
+    "KARMADA_CLUSTERS",
+    "MACHINES",
+    "MACHINES_V1BETA1",
+    "MACHINE_DEPLOYMENTS",
+    "MACHINE_DEPLOYMENTS_V1BETA1",
+    "MACHINE_POOLS",
+    "MACHINE_POOLS_V1BETA1",
+    "MERGE_PATCH",
+    "PROPAGATION_POLICIES",
+    "RESOURCE_BINDINGS",
+    "WORKLOAD_REBALANCERS",
+    "EventType",
+    "KubeClient",
+    "ListResult",
+    "Resource",
+    "WatchEvent",
+]
+
+MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+T = TypeVar("T")
+Obj = dict[str, Any]
+
+
+class EventType(StrEnum):
+    ADDED = "ADDED"
+    MODIFIED = "MODIFIED"
+    DELETED = "DELETED"
+    BOOKMARK = "BOOKMARK"
+    ERROR = "ERROR"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    """One watch event. For ERROR, ``object`` is the server's ``Status`` (``code``, ``reason``, ``message``)."""
+
+    type: EventType
+    object: Obj
+
+    @property
+    def resource_version(self) -> str | None:
+        meta = self.object.get("metadata")
+        rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
+        return rv if isinstance(rv, str) and rv else None
+
+    @property
+    def code(self) -> int | None:
+        """The HTTP code of an ERROR event's Status (410 = resourceVersion too old)."""
+        code = self.object.get("code")
+        return code if isinstance(code, int) else None
+
+
+@dataclass(frozen=True, slots=True)
+class ListResult:
+    items: list[Obj]
+    resource_version: str
+
+
+def _secrets_of(cfg: k8s.Configuration) -> tuple[str, ...]:
+    found: list[str] = []
+    for value in (getattr(cfg, "api_key", None) or {}).values():
+        if isinstance(value, str) and value:
+            found.append(value)
+            parts = value.split(None, 1)
+            if len(parts) == 2:
+                found.append(parts[1])
+    for attr in ("password",):
+        value = getattr(cfg, attr, None)
+        if isinstance(value, str) and value:
+            found.append(value)
+    return tuple(found)
+
+
+class KubeClient:
+    """An async client for one API server. Use as ``async with await KubeClient.from_kubeconfig(...)``."""
+
+    def __init__(self, api: k8s.ApiClient, *, backoff: Backoff | None = None, secrets: tuple[str, ...] = ()):
+        self._api = api
+        # Typed Any on purpose: kubernetes_asyncio 36.1.0's stubs omit the ``_content_type`` keyword its
+        # methods accept (and every PATCH must pass). This is the one place that hides it.
+        self._co: Any = k8s.CustomObjectsApi(api)
+        self._backoff = backoff or Backoff()
+        self._secrets = secrets or _secrets_of(api.configuration)
+
+    @classmethod
+    async def from_kubeconfig(
+        cls, path: str | None = None, context: str | None = None, *, backoff: Backoff | None = None
+    ) -> KubeClient:
+        cfg = k8s.Configuration()
+        await k8s_config.load_kube_config(config_file=path, context=context, client_configuration=cfg)
+        return cls(k8s.ApiClient(cfg), backoff=backoff)
+
+    @classmethod
+    def in_cluster(cls, *, backoff: Backoff | None = None) -> KubeClient:
+        cfg = k8s.Configuration()
+        k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        return cls(k8s.ApiClient(cfg), backoff=backoff)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _error(self, exc: BaseException, target: Target) -> KubeError:
+        if isinstance(exc, ApiException):
+            return classify(
+                int(exc.status or 0), exc.body, target, reason=str(exc.reason or ""), secrets=self._secrets
+            )
+        what = redact(f"{type(exc).__name__}: {exc}", self._secrets)
+        return ServerError(
+            f"cannot reach the API server ({target.verb} {target.object_ref}): {what}",
+            status=0,
+            target=target,
+        )
+
+    async def _call(self, target: Target, fn: Callable[[], Awaitable[T]]) -> T:
+        async def once() -> T:
+            try:
+                return await fn()
+            except (TimeoutError, ApiException, aiohttp.ClientError) as exc:
+                raise self._error(exc, target) from None
+
+        return await call_with_retry(once, self._backoff)
+
+    @staticmethod
+    def _scope(resource: Resource, namespace: str | None) -> str:
+        if resource.namespaced and not namespace:
+            raise ValueError(f"{resource} is namespaced: a namespace is required")
+        if not resource.namespaced and namespace:
+            raise ValueError(f"{resource} is cluster-scoped: no namespace")
+        return "namespaced" if resource.namespaced else "cluster"
+
+    def _method(self, template: str, resource: Resource, namespace: str | None) -> Callable[..., Any]:
+        method: Callable[..., Any] = getattr(self._co, template.format(self._scope(resource, namespace)))
+        return method
+
+    @staticmethod
+    def _args(resource: Resource, namespace: str | None) -> tuple[str, ...]:
+        if resource.namespaced:
+            assert namespace is not None
+            return (resource.group, resource.version, namespace, resource.plural)
+        return (resource.group, resource.version, resource.plural)
+
+    # ------------------------------------------------------------------ verbs
+
+    async def get(self, resource: Resource, name: str, namespace: str | None = None) -> Obj:
+        fn = self._method("get_{}_custom_object", resource, namespace)
+        target = Target("get", resource, namespace, name)
+        result: Obj = await self._call(target, lambda: fn(*self._args(resource, namespace), name))
+        return result
+
+    async def list(
+        self, resource: Resource, namespace: str | None = None, *, label_selector: str | None = None
+    ) -> ListResult:
+        """List the resource (all namespaces when a namespaced resource is listed without ``namespace``)."""
+        target = Target("list", resource, namespace)
+        kwargs: dict[str, Any] = {"label_selector": label_selector} if label_selector else {}
+        raw: Obj = await self._call(target, lambda: self._list_fn(resource, namespace)(**kwargs))
+        return ListResult(list(raw.get("items") or []), str(raw["metadata"]["resourceVersion"]))
+
+    def _list_fn(self, resource: Resource, namespace: str | None) -> Callable[..., Awaitable[Any]]:
+        if namespace is None:
+            return lambda **kw: self._co.list_cluster_custom_object(
+                resource.group, resource.version, resource.plural, **kw
+            )
+        self._scope(resource, namespace)
+        return lambda **kw: self._co.list_namespaced_custom_object(
+            resource.group, resource.version, namespace, resource.plural, **kw
+        )
+
+    async def create(self, resource: Resource, body: Mapping[str, Any], namespace: str | None = None) -> Obj:
+        fn = self._method("create_{}_custom_object", resource, namespace)
+        name = (body.get("metadata") or {}).get("name")
+        target = Target("create", resource, namespace, name)
+        result: Obj = await self._call(target, lambda: fn(*self._args(resource, namespace), dict(body)))
+        return result
+
+    async def delete(self, resource: Resource, name: str, namespace: str | None = None) -> Obj:
+        fn = self._method("delete_{}_custom_object", resource, namespace)
+        target = Target("delete", resource, namespace, name)
+        result: Obj = await self._call(target, lambda: fn(*self._args(resource, namespace), name))
+        return result
+
+    async def _patch(
+        self,
+        template: str,
+        target: Target,
+        body: Mapping[str, Any],
+        content_type: str,
+        **kwargs: Any,
+    ) -> Obj:
+        fn = self._method(template, target.resource, target.namespace)
+        args = (*self._args(target.resource, target.namespace), target.name, dict(body))
+        result: Obj = await self._call(target, lambda: fn(*args, _content_type=content_type, **kwargs))
+        return result
+
+    async def merge_patch(
+        self, resource: Resource, name: str, patch: Mapping[str, Any], namespace: str | None = None
+    ) -> Obj:
+        """JSON merge patch (RFC 7386). Put ``metadata.resourceVersion`` in ``patch`` for a precondition."""
+        target = Target("patch", resource, namespace, name)
+        return await self._patch("patch_{}_custom_object", target, patch, MERGE_PATCH)
+
+    async def apply(
+        self,
+        resource: Resource,
+        body: Mapping[str, Any],
+        *,
+        field_manager: str,
+        force: bool = False,
+        namespace: str | None = None,
+    ) -> Obj:
+        """Server-side apply ``body`` (a partial object with apiVersion, kind, metadata.name) as ``field_manager``.
+        Without ``force`` a field owned by another manager with a different value raises ``Conflict``."""
+        name = str(body["metadata"]["name"])
+        target = Target("patch", resource, namespace, name)
+        return await self._patch(
+            "patch_{}_custom_object", target, body, APPLY_PATCH, field_manager=field_manager, force=force
+        )
+
+    async def patch_status(
+        self, resource: Resource, name: str, patch: Mapping[str, Any], namespace: str | None = None
+    ) -> Obj:
+        """JSON merge patch of the ``/status`` subresource."""
+        target = Target("patch", resource, namespace, name, "status")
+        return await self._patch("patch_{}_custom_object_status", target, patch, MERGE_PATCH)
+
+    async def get_scale(self, resource: Resource, name: str, namespace: str | None = None) -> Obj:
+        """The ``/scale`` subresource (an ``autoscaling/v1 Scale``)."""
+        fn = self._method("get_{}_custom_object_scale", resource, namespace)
+        target = Target("get", resource, namespace, name, "scale")
+        result: Obj = await self._call(target, lambda: fn(*self._args(resource, namespace), name))
+        return result
+
+    async def patch_scale(
+        self, resource: Resource, name: str, replicas: int, namespace: str | None = None
+    ) -> Obj:
+        """Set ``spec.replicas`` through the ``/scale`` subresource (merge patch)."""
+        target = Target("patch", resource, namespace, name, "scale")
+        body = {"spec": {"replicas": replicas}}
+        return await self._patch("patch_{}_custom_object_scale", target, body, MERGE_PATCH)
+
+    async def watch(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[WatchEvent]:
+        """One watch request with bookmarks, from ``resource_version``; ends when the server closes it.
+
+        ERROR events (e.g. 410 "too old resource version") are yielded, not raised: the caller decides.
+        Opening the stream retries 429/5xx; a non-2xx answer raises the classified error.
+        """
+        target = Target("watch", resource, namespace)
+        kwargs: dict[str, Any] = {
+            "watch": True,
+            "allow_watch_bookmarks": True,
+            "timeout_seconds": timeout_seconds,
+            "_preload_content": False,
+            "_request_timeout": aiohttp.ClientTimeout(sock_connect=30, sock_read=timeout_seconds + 30),
+        }
+        if resource_version:
+            kwargs["resource_version"] = resource_version
+        list_fn = self._list_fn(resource, namespace)
+
+        async def open_stream() -> Any:
+            resp = await list_fn(**kwargs)
+            if not 200 <= resp.status <= 299:
+                body = await resp.read()
+                resp.release()
+                error = ApiException(status=resp.status, reason=str(resp.reason))
+                error.body = body
+                raise error
+            return resp
+
+        resp = await self._call(target, open_stream)
+        try:
+            while True:
+                try:
+                    line = await resp.content.readline()
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    raise self._error(exc, target) from None
+                if not line:
+                    return
+                yield _event(line)
+        finally:
+            resp.release()
+
+
+def _event(line: bytes) -> WatchEvent:
+    try:
+        raw = json.loads(line)
+        kind = EventType(raw["type"])
+        obj = raw["object"]
+        if not isinstance(obj, dict):
+            raise TypeError("object is not a mapping")
+    except (ValueError, KeyError, TypeError) as exc:
+        text = line[:200].decode(errors="replace")
+        status = {"kind": "Status", "code": 0, "reason": "MalformedEvent", "message": f"{exc}: {text}"}
+        return WatchEvent(EventType.ERROR, status)
+    return WatchEvent(kind, obj)
