@@ -8,7 +8,6 @@ status through the status subresource, and the MachineDeployment /scale subresou
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -17,6 +16,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.rest import ApiException
 
 from .controlplane import ControlPlane
+from .objects import machine_deployment, unique
 
 T = TypeVar("T")
 MERGE = "application/merge-patch+json"
@@ -34,10 +34,6 @@ def run(plane: ControlPlane, body: Callable[[client.ApiClient], Awaitable[T]]) -
             return await body(api)
 
     return asyncio.run(main())
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def cluster_body(name: str) -> dict[str, Any]:
@@ -204,32 +200,6 @@ def test_invalid_cluster_spec_is_rejected(control_plane: ControlPlane) -> None:
         return int(exc.value.status)
 
     assert run(control_plane, body) == 422
-
-
-def machine_deployment(name: str, replicas: int) -> dict[str, Any]:
-    labels = {"burstd.io/pool": name}
-    return {
-        "apiVersion": f"{CAPI}/v1beta2",
-        "kind": "MachineDeployment",
-        "metadata": {"name": name},
-        "spec": {
-            "clusterName": "mgmt-burst",
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "clusterName": "mgmt-burst",
-                    "bootstrap": {"dataSecretName": f"{name}-bootstrap"},
-                    "infrastructureRef": {
-                        "apiGroup": "infrastructure.cluster.x-k8s.io",
-                        "kind": "DockerMachineTemplate",
-                        "name": f"{name}-infra",
-                    },
-                },
-            },
-        },
-    }
 
 
 def test_machinedeployment_scale_subresource(control_plane: ControlPlane) -> None:

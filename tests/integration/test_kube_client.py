@@ -4,7 +4,6 @@ errors are classified (409 Conflict, 422 Invalid, 403 Forbidden, 404 NotFound) w
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,13 +21,10 @@ from burstd.kube.client import (
 from burstd.kube.retry import Backoff, call_with_retry, retry_on_conflict
 
 from .controlplane import ControlPlane
+from .objects import machine_deployment, unique
 
 T = TypeVar("T")
 NAMESPACES = Resource("", "v1", "namespaces", False, "Namespace")
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def run(kubeconfig: Path, body: Callable[[KubeClient], Awaitable[T]]) -> T:
@@ -81,32 +77,6 @@ def weights_apply(name: str, ns: str, base: int, cloud: int) -> dict[str, Any]:
                     }
                 }
             }
-        },
-    }
-
-
-def machine_deployment(name: str, replicas: int) -> dict[str, Any]:
-    labels = {"burstd.io/pool": name}
-    return {
-        "apiVersion": "cluster.x-k8s.io/v1beta2",
-        "kind": "MachineDeployment",
-        "metadata": {"name": name},
-        "spec": {
-            "clusterName": "mgmt-burst",
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "clusterName": "mgmt-burst",
-                    "bootstrap": {"dataSecretName": f"{name}-bootstrap"},
-                    "infrastructureRef": {
-                        "apiGroup": "infrastructure.cluster.x-k8s.io",
-                        "kind": "DockerMachineTemplate",
-                        "name": f"{name}-infra",
-                    },
-                },
-            },
         },
     }
 

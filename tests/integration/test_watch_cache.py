@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -19,14 +18,11 @@ from burstd.kube.parse import parse_cluster
 from burstd.model.world import ClusterSummary, Resources
 
 from .controlplane import ControlPlane
+from .objects import unique
 
 T = TypeVar("T")
 GiB = 1024.0**3
 NOW = 1_800_000_000.0
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def clock() -> float:
