@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -142,12 +142,3 @@ def builtin_signals(
             seen = min([demand.observed_at, *(c.observed_at for c in clusters)])
             out["fhpa.unfitReplicas"] = Sample(float(demand.replicas - fits), seen)
     return out
-
-
-def oldest(samples: Iterable[float]) -> float:
-    return min(samples, default=math.inf)
-
-
-def cloud_capacity(ready_nodes: Mapping[str, int], per_node: Mapping[str, int]) -> int:
-    """Replicas the given Ready nodes hold, pool by pool."""
-    return sum(n * per_node.get(pool, 0) for pool, n in ready_nodes.items())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -62,11 +62,6 @@ class BurstState:
     bursts: int = 0
     ledger: Ledger = field(default_factory=Ledger)
     history: History = field(default_factory=History)
-
-    def with_phase(self, phase: Phase, now: float) -> BurstState:
-        if phase == self.phase:
-            return self
-        return replace(self, phase=phase, phase_since=now)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-compatible form for persistence (the inverse of :meth:`from_dict`)."""

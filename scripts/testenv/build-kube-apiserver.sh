@@ -45,22 +45,7 @@ cached_ok() {
   [[ -x "$OUT" ]] && [[ "$("$OUT" --version 2>/dev/null || true)" == "Kubernetes $KUBE_VERSION" ]]
 }
 
-if [[ "${BURSTD_TESTENV_REBUILD:-0}" != 1 ]] && cached_ok; then
-  say "cached: $OUT ($KUBE_VERSION)"
-  echo "$OUT"
-  exit 0
-fi
-
-[[ "$CHECK" == 1 ]] && { say "kube-apiserver $KUBE_VERSION is not built yet ($OUT)"; exit 3; }
-
-find_go
-say "using $("$GO" version)"
-lock_dir "$OUT_DIR"
-if [[ "${BURSTD_TESTENV_REBUILD:-0}" != 1 ]] && cached_ok; then
-  say "built by another process: $OUT"
-  echo "$OUT"
-  exit 0
-fi
+reuse_or_lock "kube-apiserver $KUBE_VERSION"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/burstd-kube-apiserver.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT

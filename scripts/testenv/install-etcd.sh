@@ -61,21 +61,7 @@ OUT="$OUT_DIR/etcd"
 cached_ok() {
   [[ -x "$OUT" ]] && [[ "$("$OUT" --version 2>/dev/null | head -n1 || true)" == "etcd Version: ${ETCD_VERSION#v}" ]]
 }
-if [[ "${BURSTD_TESTENV_REBUILD:-0}" != 1 ]] && cached_ok; then
-  say "cached: $OUT ($ETCD_VERSION)"
-  echo "$OUT"
-  exit 0
-fi
-[[ "$CHECK" == 1 ]] && { say "etcd $ETCD_VERSION is not built yet ($OUT)"; exit 3; }
-
-find_go
-say "using $("$GO" version)"
-lock_dir "$OUT_DIR"
-if [[ "${BURSTD_TESTENV_REBUILD:-0}" != 1 ]] && cached_ok; then
-  say "built by another process: $OUT"
-  echo "$OUT"
-  exit 0
-fi
+reuse_or_lock "etcd $ETCD_VERSION"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/burstd-etcd.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT

@@ -67,3 +67,24 @@ install_atomically() {
   chmod 0755 "$2.tmp.$$"
   mv -f "$2.tmp.$$" "$2"
 }
+
+# reuse_or_lock LABEL: the cache protocol both builders share. The caller sets OUT, OUT_DIR and CHECK and
+# defines cached_ok. Prints $OUT and exits when the cached binary is right; with --check, exits 3 when it
+# is missing; otherwise finds Go, takes the build lock, looks again (another process may have just built
+# it) and returns holding the lock: the caller builds.
+reuse_or_lock() {
+  if [[ "${BURSTD_TESTENV_REBUILD:-0}" != 1 ]] && cached_ok; then
+    say "cached: $OUT ($1)"
+    echo "$OUT"
+    exit 0
+  fi
+  [[ "$CHECK" == 1 ]] && { say "$1 is not built yet ($OUT)"; exit 3; }
+  find_go
+  say "using $("$GO" version)"
+  lock_dir "$OUT_DIR"
+  if [[ "${BURSTD_TESTENV_REBUILD:-0}" != 1 ]] && cached_ok; then
+    say "built by another process: $OUT"
+    echo "$OUT"
+    exit 0
+  fi
+}
