@@ -207,7 +207,8 @@ def test_a_prometheus_that_does_not_answer_times_out() -> None:
     error = result.errors[signal_id_of(UNSCHEDULABLE)]
     assert isinstance(error, PrometheusUnavailable)
     assert "no answer within 0.5 s" in str(error)
-    assert 1.0 <= elapsed < 3.0  # two attempts of 0.5 s each, plus a short backoff
+    assert elapsed >= 1.0  # both attempts ran, each waiting out the 0.5 s timeout
+    assert elapsed < retry.max_time  # and the retry stays within its bound
 
 
 def test_a_wrong_token_is_auth_failed_and_never_leaks(env: Env, caplog: pytest.LogCaptureFixture) -> None:
