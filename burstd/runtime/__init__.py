@@ -1,0 +1,1 @@
+"""The daemon side of burstd: observing the clusters, acting on decisions, persisting state, leading."""

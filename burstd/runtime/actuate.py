@@ -1,0 +1,78 @@
+"""Apply the engine's actions to the real API servers: idempotent, one Event per change, never forced.
+
+``Actuator.apply`` turns one action into at most a few writes and returns what happened (``ActionResult``):
+``applied``, ``unchanged`` (already so: nothing written, no Event), ``dry-run`` (would have written),
+``held`` (another field manager owns the weights: burstd did not force) or ``refused`` (a target burstd must
+not manage: Cluster Autoscaler's, paused, a backend this release does not drive). Every write is preceded
+by a leadership check (``NotLeader``). API errors other than those handled here propagate as
+``burstd.kube.errors`` classes; a 422 on a write carries the body burstd sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from burstd.kube.client import KubeClient
+from burstd.model.actions import Action, Alert, Hold, MarkMachines, Rebalance, ScalePool, SetWeights
+from burstd.policy.spec import BurstPolicy
+from burstd.runtime.actuate_base import FIELD_MANAGER, ActionResult, NotLeader, Outcome, WriteGate
+from burstd.runtime.actuate_capi import CapiActuator
+from burstd.runtime.actuate_karmada import KarmadaActuator
+from burstd.runtime.eventsink import EventSink
+
+__all__ = ["FIELD_MANAGER", "ActionResult", "Actuator", "NotLeader", "Outcome"]
+
+
+class Actuator:
+    """Applies actions: Cluster API writes on ``management``, Karmada writes on ``karmada``.
+
+    Events about Cluster API objects go to ``management_events``, the others to ``karmada_events``. With
+    ``dry_run`` nothing is written (reads still happen, so refusals and "unchanged" are still reported)
+    and no Event is emitted. ``may_write`` is asked before every write and at the start of every action
+    but ``Hold``: a non-leader raises ``NotLeader`` before writing anything.
+    """
+
+    def __init__(
+        self,
+        karmada: KubeClient,
+        management: KubeClient,
+        karmada_events: EventSink,
+        management_events: EventSink,
+        *,
+        dry_run: bool = False,
+        may_write: Callable[[], bool] = lambda: True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._gate = WriteGate(dry_run, may_write)
+        self._capi = CapiActuator(management, management_events, self._gate, clock)
+        self._karmada = KarmadaActuator(karmada, karmada_events, self._gate)
+
+    @property
+    def dry_run(self) -> bool:
+        return self._gate.dry_run
+
+    async def apply(self, policy: BurstPolicy, action: Action) -> ActionResult:
+        if isinstance(action, Hold):
+            return ActionResult(action, "unchanged", action.reason)
+        self._gate.ensure_leader(action)
+        match action:
+            case ScalePool():
+                return await self._capi.scale(policy, action)
+            case MarkMachines():
+                return await self._capi.mark(policy, action)
+            case SetWeights():
+                return await self._karmada.set_weights(action)
+            case Rebalance():
+                return await self._karmada.rebalance(policy, action)
+            case Alert():
+                return await self._karmada.alert(policy, action)
+
+    async def preflight(self, policy: BurstPolicy) -> list[str]:
+        """Problems that make ``policy`` unmanageable, each a full sentence naming the object.
+
+        Missing, Cluster Autoscaler-managed or paused MachineDeployments/MachinePools; a missing
+        PropagationPolicy; in ``static-weights`` mode a PropagationPolicy that is not Divided + Weighted
+        or that sets ``dynamicWeight``. Other API errors (403, unreachable) propagate.
+        """
+        return [*await self._capi.problems(policy), *await self._karmada.problems(policy)]
