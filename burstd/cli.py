@@ -1,4 +1,4 @@
-"""The ``burstd`` command line: ``policy check``, ``policy schema``, ``simulate``.
+"""The ``burstd`` command line: ``policy check``, ``policy schema``, ``simulate``, ``run``.
 
 Exit codes: 0 success, 1 invalid input (a policy, a trace, a file), 2 usage error (argparse's own).
 Problems with the user's input are printed as ``FILE:LINE:COL: field.path: message`` lines, never as
@@ -159,6 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim_command.add_arguments(simulate)
     simulate.set_defaults(handler=_cmd_simulate)
+
+    from burstd.runtime import command as run_command
+
+    run = commands.add_parser(
+        "run",
+        help="run the daemon against a Karmada control plane and a Cluster API management cluster",
+        description="Watch Karmada and Cluster API, decide with the policies, and act (as the elected "
+        "leader). Stops cleanly on SIGTERM.",
+    )
+    run_command.add_arguments(run)
+    run.set_defaults(handler=run_command.run)
     return parser
 
 

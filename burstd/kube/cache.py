@@ -4,6 +4,9 @@
 - on 410 Gone (an HTTP 410 or an ERROR event with code 410) re-lists;
 - on other errors backs off (bounded, jittered) and resumes;
 - ``synced`` is True after the first successful list (``wait_synced()`` awaits it);
+- ``fresh_items()`` stamps every object with the time the cache was last known to be current: now while
+  the watch is open (an object that does not change is not stale: its watch would have told), else when
+  the last watch ended or failed. An object whose latest update was malformed keeps its older time;
 - objects are parsed where they arrive (``parse(obj, observed_at)``, ``observed_at`` from an injected
   clock); a malformed object is skipped with a WARNING naming its kind, namespace/name and the problem.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -75,6 +79,9 @@ class WatchCache(Generic[T]):
         self.resource_version: str | None = None
         self.relists = 0
         self.errors = 0
+        self._watching = False
+        self._current_at: float | None = None  # when the cache was last known current
+        self._aging: set[str] = set()  # keys whose latest update was malformed
 
     # ------------------------------------------------------------------ reading
 
@@ -92,6 +99,24 @@ class WatchCache(Generic[T]):
 
     def get(self, key: str) -> T | None:
         return self._items.get(key)
+
+    def current_at(self) -> float | None:
+        """Now while the watch is open; otherwise when the cache was last current (None before a list)."""
+        return self._clock() if self._watching else self._current_at
+
+    def fresh_items(self) -> Mapping[str, T]:
+        """``items`` with each ``observed_at`` set to ``current_at()`` (objects are frozen dataclasses
+        with an ``observed_at`` field); objects whose latest update was malformed keep their own time."""
+        at = self.current_at()
+        if at is None:
+            return dict(self._items)
+        out: dict[str, T] = {}
+        for key, value in self._items.items():
+            if key in self._aging or not dataclasses.is_dataclass(value):
+                out[key] = value
+            else:
+                out[key] = dataclasses.replace(value, observed_at=at)  # type: ignore[type-var]
+        return out
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -141,6 +166,8 @@ class WatchCache(Generic[T]):
             if parsed is not None:
                 fresh[parsed[0]] = parsed[1]
         self._items = fresh
+        self._aging.clear()
+        self._current_at = observed_at
         self.resource_version = listed.resource_version
         self.relists += 1
         self._synced.set()
@@ -149,17 +176,25 @@ class WatchCache(Generic[T]):
     async def watch_once(self, resource_version: str | None) -> None:
         """One watch request from ``resource_version``; returns when the server ends it. Raises ``Gone``."""
         self.resource_version = resource_version
-        async for event in self._client.watch(
-            self.resource,
-            self.namespace,
-            resource_version=resource_version,
-            timeout_seconds=self._watch_timeout,
-        ):
-            self.handle(event)
+        self._watching = True
+        try:
+            async for event in self._client.watch(
+                self.resource,
+                self.namespace,
+                resource_version=resource_version,
+                timeout_seconds=self._watch_timeout,
+            ):
+                self.handle(event)
+        finally:
+            if self._watching:
+                self._watching = False
+                self._current_at = self._clock()
 
     def handle(self, event: WatchEvent) -> None:
         """Apply one watch event. Raises ``Gone`` for an ERROR 410 and ``KubeError`` for other ERRORs."""
         if event.type is EventType.ERROR:
+            self._watching = False  # the cache stopped being current when the stream failed
+            self._current_at = self._clock()
             raise classify(event.code or 0, event.object, None, reason=str(event.object.get("reason", "")))
         rv = event.resource_version
         if event.type is EventType.BOOKMARK:
@@ -175,7 +210,11 @@ class WatchCache(Generic[T]):
             parsed = self._parsed(event.object, observed_at)
             if parsed is not None:
                 self._items[parsed[0]] = parsed[1]
+                self._aging.discard(parsed[0])
                 self._changed(parsed[0])
+            else:
+                with contextlib.suppress(ValueError):
+                    self._aging.add(object_key(event.object))
             # A malformed update keeps the previous value (with its older observed_at, so it ages).
         if rv:
             self.resource_version = rv

@@ -1,7 +1,9 @@
 """The one thin wrapper around ``kubernetes_asyncio`` (the only module that imports it).
 
-Custom objects only: get, list, create, delete, JSON merge patch, server-side apply, the ``/status`` and
-``/scale`` subresources and a raw watch. Every PATCH sets its content type explicitly (the library would
+Custom objects: get, list, create, delete, JSON merge patch, server-side apply, the ``/status`` and
+``/scale`` subresources and a raw watch. Built-in objects burstd keeps on the management cluster: ConfigMaps
+(its state) and Leases (get, create, replace) and ``events.k8s.io/v1`` Events (create), returned as the
+JSON the server sent. Every PATCH sets its content type explicitly (the library would
 otherwise send a JSON patch). API errors leave this module as ``burstd.kube.errors`` classes; 429/5xx and
 connection failures are retried with bounded, jittered backoff first.
 """
@@ -22,8 +24,11 @@ from kubernetes_asyncio.client.rest import ApiException
 
 from .errors import KubeError, ServerError, Target, classify, redact
 from .resources import (
+    CONFIGMAPS,
+    EVENTS,
     FEDERATED_HPAS,
     KARMADA_CLUSTERS,
+    LEASES,
     MACHINE_DEPLOYMENTS,
     MACHINE_DEPLOYMENTS_V1BETA1,
     MACHINE_POOLS,
@@ -39,8 +44,11 @@ from .retry import Backoff, call_with_retry
 
 __all__ = [
     "APPLY_PATCH",
+    "CONFIGMAPS",
+    "EVENTS",
     "FEDERATED_HPAS",
     "KARMADA_CLUSTERS",
+    "LEASES",
     "MACHINES",
     "MACHINES_V1BETA1",
     "MACHINE_DEPLOYMENTS",
@@ -62,6 +70,8 @@ MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 T = TypeVar("T")
 Obj = dict[str, Any]
+#: Bound on one call to a built-in API (ConfigMap, Lease, Event): connect and whole request.
+BUILTIN_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
 
 
 class EventType(StrEnum):
@@ -121,6 +131,9 @@ class KubeClient:
         # Typed Any on purpose: kubernetes_asyncio 36.1.0's stubs omit the ``_content_type`` keyword its
         # methods accept (and every PATCH must pass). This is the one place that hides it.
         self._co: Any = k8s.CustomObjectsApi(api)
+        self._core: Any = k8s.CoreV1Api(api)
+        self._coordination: Any = k8s.CoordinationV1Api(api)
+        self._events: Any = k8s.EventsV1Api(api)
         self._backoff = backoff or Backoff()
         self._secrets = secrets or _secrets_of(api.configuration)
 
@@ -337,6 +350,75 @@ class KubeClient:
                 yield _event(line)
         finally:
             resp.release()
+
+    # ------------------------------------------------------------------ built-in objects
+
+    async def _builtin(self, target: Target, fn: Callable[..., Awaitable[Any]], *args: Any) -> Obj:
+        """Call a typed API method without its model classes: the JSON the server sent, as a dict."""
+
+        async def call() -> Obj:
+            resp = await fn(*args, _preload_content=False, _request_timeout=BUILTIN_TIMEOUT)
+            try:
+                raw = await resp.read()
+            finally:
+                resp.release()
+            if not 200 <= resp.status <= 299:
+                error = ApiException(status=resp.status, reason=str(resp.reason))
+                error.body = raw
+                raise error
+            try:
+                obj = json.loads(raw)
+            except ValueError:
+                obj = None
+            if not isinstance(obj, dict):
+                what = redact(raw[:200].decode(errors="replace"), self._secrets)
+                raise KubeError(
+                    f"malformed answer to {target.verb} {target.object_ref}: {what!r}",
+                    status=resp.status,
+                    target=target,
+                )
+            return obj
+
+        return await self._call(target, call)
+
+    @staticmethod
+    def _name_of(body: Mapping[str, Any]) -> str | None:
+        name = (body.get("metadata") or {}).get("name")
+        return name if isinstance(name, str) else None
+
+    async def get_configmap(self, namespace: str, name: str) -> Obj:
+        target = Target("get", CONFIGMAPS, namespace, name)
+        return await self._builtin(target, self._core.read_namespaced_config_map, name, namespace)
+
+    async def create_configmap(self, namespace: str, body: Mapping[str, Any]) -> Obj:
+        target = Target("create", CONFIGMAPS, namespace, self._name_of(body))
+        return await self._builtin(target, self._core.create_namespaced_config_map, namespace, dict(body))
+
+    async def replace_configmap(self, namespace: str, name: str, body: Mapping[str, Any]) -> Obj:
+        """PUT the whole ConfigMap. ``metadata.resourceVersion`` in ``body`` is a precondition (stale: Conflict)."""
+        target = Target("update", CONFIGMAPS, namespace, name)
+        fn = self._core.replace_namespaced_config_map
+        return await self._builtin(target, fn, name, namespace, dict(body))
+
+    async def get_lease(self, namespace: str, name: str) -> Obj:
+        target = Target("get", LEASES, namespace, name)
+        return await self._builtin(target, self._coordination.read_namespaced_lease, name, namespace)
+
+    async def create_lease(self, namespace: str, body: Mapping[str, Any]) -> Obj:
+        target = Target("create", LEASES, namespace, self._name_of(body))
+        fn = self._coordination.create_namespaced_lease
+        return await self._builtin(target, fn, namespace, dict(body))
+
+    async def replace_lease(self, namespace: str, name: str, body: Mapping[str, Any]) -> Obj:
+        """PUT the whole Lease. ``metadata.resourceVersion`` in ``body`` is a precondition (stale: Conflict)."""
+        target = Target("update", LEASES, namespace, name)
+        fn = self._coordination.replace_namespaced_lease
+        return await self._builtin(target, fn, name, namespace, dict(body))
+
+    async def create_event(self, namespace: str, body: Mapping[str, Any]) -> Obj:
+        """Create an ``events.k8s.io/v1`` Event."""
+        target = Target("create", EVENTS, namespace, self._name_of(body))
+        return await self._builtin(target, self._events.create_namespaced_event, namespace, dict(body))
 
 
 def _event(line: bytes) -> WatchEvent:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Resource:
-    """A custom resource endpoint: ``/apis/<group>/<version>/[namespaces/<ns>/]<plural>``."""
+    """An API resource endpoint: ``/apis/<group>/<version>/[namespaces/<ns>/]<plural>``. The core group
+    (``""``, served under ``/api/<version>``) is used only by the client's typed ConfigMap methods."""
 
     group: str
     version: str
@@ -17,11 +18,11 @@ class Resource:
 
     @property
     def api_version(self) -> str:
-        return f"{self.group}/{self.version}"
+        return f"{self.group}/{self.version}" if self.group else self.version
 
     def __str__(self) -> str:
-        """kubectl's spelling: ``machinedeployments.cluster.x-k8s.io/v1beta2``."""
-        return f"{self.plural}.{self.group}/{self.version}"
+        """kubectl's spelling: ``machinedeployments.cluster.x-k8s.io/v1beta2`` (core: ``configmaps/v1``)."""
+        return f"{self.plural}.{self.group}/{self.version}" if self.group else f"{self.plural}/{self.version}"
 
 
 KARMADA_CLUSTERS = Resource("cluster.karmada.io", "v1alpha1", "clusters", False, "Cluster")
@@ -41,3 +42,8 @@ MACHINES = Resource(_CAPI, "v1beta2", "machines", True, "Machine")
 MACHINE_DEPLOYMENTS_V1BETA1 = Resource(_CAPI, "v1beta1", "machinedeployments", True, "MachineDeployment")
 MACHINE_POOLS_V1BETA1 = Resource(_CAPI, "v1beta1", "machinepools", True, "MachinePool")
 MACHINES_V1BETA1 = Resource(_CAPI, "v1beta1", "machines", True, "Machine")
+
+# Built-in APIs: burstd's state and Lease (management cluster) and its Events (both API servers).
+CONFIGMAPS = Resource("", "v1", "configmaps", True, "ConfigMap")
+LEASES = Resource("coordination.k8s.io", "v1", "leases", True, "Lease")
+EVENTS = Resource("events.k8s.io", "v1", "events", True, "Event")

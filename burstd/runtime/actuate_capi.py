@@ -244,6 +244,10 @@ class CapiActuator:
         for pool in policy.spec.burst.pools:
             kind = _KINDS.get(pool.backend)
             if kind is None:
+                out.append(
+                    f"Pool {pool.name} uses backend {pool.backend}, which is served by a cloud provider "
+                    "plugin that this release does not drive; use capi-machinedeployment or capi-machinepool."
+                )
                 continue
             if pool.ref is None:
                 out.append(f"Pool {pool.name} (backend {pool.backend}) has no ref to a Cluster API object.")

@@ -1,0 +1,148 @@
+"""The daemon's Prometheus metrics (the catalogue is in docs/metrics.md; keep the two in step).
+
+Cost and node-second totals come from the persisted ledger of each policy's burst state, so they survive
+restarts and leader changes: they are exported as counters by a collector that reads the latest state,
+not incremented in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Info
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from burstd import __version__
+from burstd.model.state import BurstState, Phase
+
+__all__ = ["Metrics", "PolicyView"]
+
+
+@dataclass(slots=True)
+class PolicyView:
+    """What the state collector exports for one policy (replaced after every evaluation)."""
+
+    state: BurstState
+    currency: str
+    nodes: Mapping[str, int] = field(default_factory=dict)  # pool -> cloud nodes that exist and bill
+    ready: Mapping[str, int] = field(default_factory=dict)  # pool -> cloud nodes Ready
+
+
+class _StateCollector(Collector):
+    def __init__(self) -> None:
+        self.views: dict[str, PolicyView] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        phase = GaugeMetricFamily(
+            "burstd_policy_phase",
+            "1 for the burst phase each policy is in, 0 for the others",
+            labels=["policy", "phase"],
+        )
+        cost = CounterMetricFamily(
+            "burstd_cloud_cost", "Cloud cost accounted by the policy's ledger", labels=["policy", "currency"]
+        )
+        node_seconds = CounterMetricFamily(
+            "burstd_cloud_node_seconds", "Cloud node-seconds accounted per pool", labels=["policy", "pool"]
+        )
+        nodes = GaugeMetricFamily(
+            "burstd_cloud_nodes", "Cloud nodes that exist (and bill) per pool", labels=["policy", "pool"]
+        )
+        ready = GaugeMetricFamily(
+            "burstd_cloud_nodes_ready", "Cloud nodes Ready per pool", labels=["policy", "pool"]
+        )
+        target = GaugeMetricFamily(
+            "burstd_pool_target_nodes", "Nodes burstd asked each pool for", labels=["policy", "pool"]
+        )
+        shifted = GaugeMetricFamily(
+            "burstd_cloud_replicas_target", "Cloud replicas the current burst aims for", labels=["policy"]
+        )
+        alerts = GaugeMetricFamily(
+            "burstd_alert_active", "1 while an alert code is raised for the policy", labels=["policy", "code"]
+        )
+        bursts = CounterMetricFamily("burstd_bursts", "Bursts started", labels=["policy"])
+        for name, view in sorted(self.views.items()):
+            st = view.state
+            for p in Phase:
+                phase.add_metric([name, p.value], 1.0 if st.phase is p else 0.0)
+            cost.add_metric([name, view.currency], st.ledger.cost)
+            for pool, secs in sorted(st.ledger.node_seconds.items()):
+                node_seconds.add_metric([name, pool], secs)
+            for pool, n in sorted(view.nodes.items()):
+                nodes.add_metric([name, pool], float(n))
+            for pool, n in sorted(view.ready.items()):
+                ready.add_metric([name, pool], float(n))
+            for pool, n in sorted(st.pool_targets.items()):
+                target.add_metric([name, pool], float(n))
+            shifted.add_metric([name], float(st.target_cloud_replicas))
+            for code in st.alerts:
+                alerts.add_metric([name, code], 1.0)
+            bursts.add_metric([name], float(st.bursts))
+        yield from (phase, cost, node_seconds, nodes, ready, target, shifted, alerts, bursts)
+
+
+class Metrics:
+    """Every metric burstd exports, on its own registry (no process-global state)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self._state = _StateCollector()
+        r.register(self._state)
+        Info("burstd_build", "burstd version", registry=r).info({"version": __version__})
+        self.leader = Gauge("burstd_leader", "1 while this instance holds the leader Lease", registry=r)
+        self.dry_run = Gauge("burstd_dry_run", "1 when this instance runs with --dry-run", registry=r)
+        self.cache_synced = Gauge(
+            "burstd_watch_cache_synced",
+            "1 once a watch cache has listed its resource",
+            ["resource"],
+            registry=r,
+        )
+        self.evaluations = Counter(
+            "burstd_evaluations", "Policy evaluations (decide calls)", ["policy"], registry=r
+        )
+        self.evaluation_errors = Counter(
+            "burstd_evaluation_errors",
+            "Evaluations that failed, by error class",
+            ["policy", "error"],
+            registry=r,
+        )
+        self.last_evaluation = Gauge(
+            "burstd_last_evaluation_timestamp_seconds",
+            "When each policy was last evaluated",
+            ["policy"],
+            registry=r,
+        )
+        self.actions = Counter(
+            "burstd_actions",
+            "Actions by kind and outcome (applied, unchanged, dry-run, held, refused, failed)",
+            ["policy", "action", "outcome"],
+            registry=r,
+        )
+        self.held = Gauge(
+            "burstd_policy_held",
+            "1 while a policy is held and why (WeightsChangedExternally, RefusedTarget, CorruptState, "
+            "NotObserved)",
+            ["policy", "reason"],
+            registry=r,
+        )
+        self.external_changes = Counter(
+            "burstd_external_changes",
+            "Times another field manager changed what burstd owns",
+            ["policy", "object"],
+            registry=r,
+        )
+        self.state_conflicts = Counter(
+            "burstd_state_conflicts",
+            "State writes refused by a resourceVersion precondition",
+            ["policy"],
+            registry=r,
+        )
+
+    def set_view(self, policy: str, view: PolicyView) -> None:
+        self._state.views[policy] = view
+
+    def set_held(self, policy: str, reasons: set[str]) -> None:
+        for reason in ("WeightsChangedExternally", "RefusedTarget", "CorruptState", "NotObserved"):
+            self.held.labels(policy, reason).set(1.0 if reason in reasons else 0.0)

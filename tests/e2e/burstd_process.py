@@ -1,0 +1,193 @@
+"""``burstd run`` as a real child process, with exactly the RBAC of ``deploy/`` (never the admin token).
+
+``grant_deploy_rbac`` binds the ClusterRoles and the namespaced Role from ``deploy/rbac-*.yaml`` to the
+control plane's unprivileged user; ``BurstdProcess`` writes a settings file, starts
+``python -m burstd run --config FILE`` with that user's kubeconfig for both API servers, and offers
+SIGTERM/SIGKILL, the log, and the HTTP endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from integration.controlplane import ControlPlane
+from ruamel.yaml import YAML
+
+from .fleet import Fleet
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+
+
+def _post(plane: ControlPlane, path: str, body: dict[str, Any]) -> None:
+    status, answer = plane.request("POST", path, body)
+    if status not in (201, 409):
+        raise AssertionError(f"POST {path}: HTTP {status}: {answer}")
+
+
+def grant_deploy_rbac(plane: ControlPlane, burstd_namespace: str) -> None:
+    """Bind ``deploy/``'s roles to the unprivileged user: the ClusterRoles cluster-wide (both API servers
+    are the same test apiserver) and the Role in ``burstd_namespace``."""
+    yaml = YAML(typ="safe")
+    user = {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": plane.unprivileged_user}
+    for file in ("rbac-karmada.yaml", "rbac-management.yaml"):
+        for doc in yaml.load_all((DEPLOY / file).read_text()):
+            name = doc["metadata"]["name"]
+            if doc["kind"] == "ClusterRole":
+                _post(plane, "/apis/rbac.authorization.k8s.io/v1/clusterroles", doc)
+                binding = {
+                    "metadata": {"name": f"{name}-test"},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+                    "subjects": [user],
+                }
+                _post(plane, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)
+            else:
+                assert doc["kind"] == "Role", doc["kind"]
+                doc["metadata"]["namespace"] = burstd_namespace
+                base = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{burstd_namespace}"
+                _post(plane, f"{base}/roles", doc)
+                binding = {
+                    "metadata": {"name": name, "namespace": burstd_namespace},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+                    "subjects": [user],
+                }
+                _post(plane, f"{base}/rolebindings", binding)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class BurstdProcess:
+    """One ``burstd run`` child process for ``fleet`` (``start()``, ``terminate()``, ``kill()``)."""
+
+    def __init__(
+        self,
+        plane: ControlPlane,
+        fleet: Fleet,
+        workdir: Path,
+        policy_yaml: str,
+        *,
+        identity: str = "burstd-a",
+        dry_run: bool = False,
+        tick: str = "1s",
+    ) -> None:
+        self.plane = plane
+        self.fleet = fleet
+        self.identity = identity
+        self.workdir = workdir / identity
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.log_path = self.workdir / "burstd.log"
+        kubeconfig = plane.write_kubeconfig(self.workdir / "kubeconfig", token=plane.unprivileged_token)
+        policy = self.workdir / "policy.yaml"
+        policy.write_text(policy_yaml)
+        settings = {
+            "karmada": {"kubeconfig": str(kubeconfig)},
+            "management": {"kubeconfig": str(kubeconfig)},
+            "policies": [str(policy)],
+            "namespace": fleet.burstd_namespace,
+            "identity": identity,
+            "dryRun": dry_run,
+            "tickInterval": tick,
+            "debounce": "100ms",
+            "shutdownGrace": "10s",
+            "leaderElection": {"leaseDuration": "4s", "renewDeadline": "3s", "retryPeriod": "500ms"},
+            "http": {"address": "127.0.0.1", "port": self.port},
+            "logLevel": "INFO",
+        }
+        self.config = self.workdir / "burstd.yaml"
+        self.config.write_text(json.dumps(settings, indent=2))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> BurstdProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BURSTD_")}
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "burstd", "run", "--config", str(self.config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=self.workdir,
+        )
+        log.close()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def terminate(self, timeout: float = 20.0) -> int:
+        """SIGTERM, then wait for the exit code."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to finish anything (a crash)."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def close(self) -> None:
+        if self.running:
+            assert self.proc is not None
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+                return int(r.status), r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+        except OSError as exc:
+            return 0, str(exc)
+
+    async def aget(self, path: str) -> tuple[int, str]:
+        return await asyncio.to_thread(self.get, path)
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        """The value of one sample on ``/metrics`` (None when absent or the server is not up)."""
+        status, text = self.get("/metrics")
+        if status != 200:
+            return None
+        wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        for line in text.splitlines():
+            if line.startswith("#"):
+                continue
+            series, _, value = line.rpartition(" ")
+            sname, _, rest = series.partition("{")
+            if sname != name:
+                continue
+            got = ",".join(sorted(p for p in rest.rstrip("}").split(",") if p))
+            if got == wanted:
+                return float(value)
+        return None
+
+    def wait_exit(self, timeout: float) -> int | None:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            code = self.proc.poll()
+            if code is not None:
+                return code
+            time.sleep(0.05)
+        return None

@@ -1,0 +1,43 @@
+"""Fixtures for the end-to-end tests: their own real kube-apiserver + etcd with the upstream CRDs.
+
+Every test under tests/e2e/ is marked ``e2e`` and ``integration``. As for the integration tests, a missing
+binary makes the tests ERROR (never skip), with the command that provides them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from integration.controlplane import ControlPlane, ControlPlaneError, start_control_plane
+
+_HERE = Path(__file__).resolve().parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "e2e: burstd end to end against the real kube-apiserver and the harness"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _HERE in item.path.resolve().parents:
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane]:
+    """etcd + kube-apiserver (RBAC, static-token admin) on loopback with the Karmada and CAPI CRDs."""
+    with contextlib.ExitStack() as stack:
+        failure = None
+        try:
+            plane = stack.enter_context(start_control_plane())
+        except ControlPlaneError as exc:
+            failure = str(exc)
+        if failure is not None:  # outside the except block: no "during handling ..." noise
+            pytest.fail(failure, pytrace=False)
+        yield plane

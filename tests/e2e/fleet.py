@@ -1,0 +1,399 @@
+"""The fleet an end-to-end test runs on: its names, its sizes, the objects that make it, and a BurstPolicy.
+
+One base cluster with a fixed number of nodes, one cloud cluster whose nodes are the Ready Machines of one
+Cluster API MachineDeployment, and one workload (Deployment ``web``) with its PropagationPolicy,
+ResourceBinding and FederatedHPA. Every object is real and validated by the apiserver against the upstream
+CRDs (and the test-only Cluster CRD).
+
+Initial weights: the PropagationPolicy is created by field manager ``harness`` without
+``weightPreference``; then ``staticWeightList: [{targetCluster: {clusterNames: [<base>]}, weight: 1}]`` is
+server-side applied by field manager ``burstd``, as if burstd had been installed earlier and had written the
+weights it writes when idle (the base clusters only, weight 1). So every replica starts on the base, burstd
+owns the list (its later non-forced applies do not conflict), and the harness's scheduler stays faithful to
+Karmada: the cloud cluster matches no rule, so it gets weight 0 and no replicas.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+from integration.controlplane import ControlPlane
+from ruamel.yaml import YAML
+
+from burstd.kube.client import (
+    FEDERATED_HPAS,
+    KARMADA_CLUSTERS,
+    MACHINE_DEPLOYMENTS,
+    PROPAGATION_POLICIES,
+    RESOURCE_BINDINGS,
+    KubeClient,
+)
+
+from .core import ensure_namespace
+
+GI = 1024**3
+MI = 1024**2
+
+HARNESS_MANAGER = "harness"
+BURSTD_MANAGER = "burstd"
+DELETE_MACHINE = "cluster.x-k8s.io/delete-machine"
+DEPLOYMENT_NAME_LABEL = "cluster.x-k8s.io/deployment-name"
+CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name"
+PP_NAME_ANNOTATION = "propagationpolicy.karmada.io/name"
+PP_NAMESPACE_ANNOTATION = "propagationpolicy.karmada.io/namespace"
+PP_ID_LABEL = "propagationpolicy.karmada.io/permanent-id"
+
+
+def cpu_quantity(milli: int) -> str:
+    """Millicores as a Kubernetes quantity: whole cores when exact (``"8"``), else ``"500m"``."""
+    return str(milli // 1000) if milli % 1000 == 0 else f"{milli}m"
+
+
+def memory_quantity(n: int) -> str:
+    """Bytes as a Kubernetes quantity: ``"32Gi"``, ``"512Mi"`` when exact, else plain bytes."""
+    if n == 0:
+        return "0"
+    if n % GI == 0:
+        return f"{n // GI}Gi"
+    if n % MI == 0:
+        return f"{n // MI}Mi"
+    return str(n)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fleet:
+    """Names and sizes of one test fleet. ``Fleet.unique()`` makes names no other fleet on the same
+    apiserver uses (Karmada Clusters are cluster-scoped)."""
+
+    namespace: str = "shop"
+    """Namespace of the workload, its PropagationPolicy, ResourceBinding and FederatedHPA."""
+    workload: str = "web"
+    """Name of the Deployment, the PropagationPolicy and the FederatedHPA."""
+    base_cluster: str = "idc-1"
+    cloud_cluster: str = "tke-gz"
+    capi_namespace: str = "capi-tke"
+    capi_cluster: str = "tke-gz"
+    """The Cluster API Cluster the Machines belong to (``spec.clusterName``)."""
+    machine_deployment: str = "tke-gz-md-0"
+    burstd_namespace: str = "burstd-system"
+    """burstd's own namespace (state ConfigMaps, leader Lease, Events of cluster-scoped objects)."""
+    policy_name: str = "web-burst"
+    base_nodes: int = 2
+    node_cpu_milli: int = 8000
+    node_memory_bytes: int = 32 * GI
+    node_pods: int = 110
+    request_cpu_milli: int = 500
+    request_memory_bytes: int = 1 * GI
+    initial_replicas: int = 4
+    fhpa_min: int = 1
+    fhpa_max: int = 400
+    pool_name: str = "tke-gz6"
+    pool_max_nodes: int = 10
+    price_per_node_hour: float = 2.88
+
+    @classmethod
+    def unique(cls, **overrides: Any) -> Fleet:
+        """A fleet whose cluster names and namespaces carry a random suffix."""
+        s = uuid.uuid4().hex[:6]
+        names = {
+            "namespace": f"shop-{s}",
+            "base_cluster": f"idc-1-{s}",
+            "cloud_cluster": f"tke-gz-{s}",
+            "capi_namespace": f"capi-tke-{s}",
+            "burstd_namespace": f"burstd-{s}",
+        }
+        return replace(cls(), **{**names, **overrides})
+
+    @property
+    def binding(self) -> str:
+        """The ResourceBinding's name, as Karmada derives it: ``<template name>-<lowercase kind>``."""
+        return f"{self.workload}-deployment"
+
+    @property
+    def workload_key(self) -> str:
+        """burstd's WorkloadState key: ``<namespace>/<PropagationPolicy name>``."""
+        return f"{self.namespace}/{self.workload}"
+
+    @property
+    def state_config_map(self) -> str:
+        return f"burstd-state-{self.policy_name}"
+
+    @property
+    def clusters(self) -> tuple[str, str]:
+        return (self.base_cluster, self.cloud_cluster)
+
+    @property
+    def replicas_per_node(self) -> int:
+        """Replicas one node holds: the tightest of cpu, memory and pods."""
+        return min(
+            self.node_cpu_milli // self.request_cpu_milli,
+            self.node_memory_bytes // self.request_memory_bytes,
+            self.node_pods,
+        )
+
+    @property
+    def base_capacity(self) -> int:
+        return self.base_nodes * self.replicas_per_node
+
+
+# ------------------------------------------------------------------------------------------ objects
+
+
+def karmada_cluster(name: str, *, provider: str, region: str) -> dict[str, Any]:
+    return {
+        "apiVersion": KARMADA_CLUSTERS.api_version,
+        "kind": "Cluster",
+        "metadata": {"name": name, "labels": {"burstd.io/e2e": "true"}},
+        "spec": {
+            "syncMode": "Push",
+            "apiEndpoint": f"https://{name}.example.invalid:6443",
+            "provider": provider,
+            "region": region,
+        },
+    }
+
+
+def placement(fleet: Fleet) -> dict[str, Any]:
+    """The placement the harness writes: Divided + Weighted over both clusters, no weights."""
+    return {
+        "clusterAffinity": {"clusterNames": list(fleet.clusters)},
+        "replicaScheduling": {"replicaSchedulingType": "Divided", "replicaDivisionPreference": "Weighted"},
+    }
+
+
+def propagation_policy(fleet: Fleet, permanent_id: str) -> dict[str, Any]:
+    return {
+        "apiVersion": PROPAGATION_POLICIES.api_version,
+        "kind": "PropagationPolicy",
+        "metadata": {
+            "name": fleet.workload,
+            "namespace": fleet.namespace,
+            "labels": {PP_ID_LABEL: permanent_id},
+        },
+        "spec": {
+            "resourceSelectors": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": fleet.workload}],
+            "placement": placement(fleet),
+        },
+    }
+
+
+def weights_body(fleet: Fleet, weights: dict[str, int]) -> dict[str, Any]:
+    """The partial PropagationPolicy a weight writer applies: only the static weight list."""
+    return {
+        "apiVersion": PROPAGATION_POLICIES.api_version,
+        "kind": "PropagationPolicy",
+        "metadata": {"name": fleet.workload, "namespace": fleet.namespace},
+        "spec": {
+            "placement": {
+                "replicaScheduling": {
+                    "weightPreference": {
+                        "staticWeightList": [
+                            {"targetCluster": {"clusterNames": [c]}, "weight": w} for c, w in weights.items()
+                        ]
+                    }
+                }
+            }
+        },
+    }
+
+
+def resource_binding(fleet: Fleet, permanent_id: str, replicas: int) -> dict[str, Any]:
+    return {
+        "apiVersion": RESOURCE_BINDINGS.api_version,
+        "kind": "ResourceBinding",
+        "metadata": {
+            "name": fleet.binding,
+            "namespace": fleet.namespace,
+            "labels": {PP_ID_LABEL: permanent_id},
+            "annotations": {PP_NAMESPACE_ANNOTATION: fleet.namespace, PP_NAME_ANNOTATION: fleet.workload},
+        },
+        "spec": {
+            "resource": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "namespace": fleet.namespace,
+                "name": fleet.workload,
+                "uid": str(uuid.uuid4()),
+            },
+            "replicas": replicas,
+            "replicaRequirements": {
+                "resourceRequest": {
+                    "cpu": cpu_quantity(fleet.request_cpu_milli),
+                    "memory": memory_quantity(fleet.request_memory_bytes),
+                }
+            },
+            "placement": placement(fleet),
+            "conflictResolution": "Abort",
+        },
+    }
+
+
+def federated_hpa(fleet: Fleet) -> dict[str, Any]:
+    return {
+        "apiVersion": FEDERATED_HPAS.api_version,
+        "kind": "FederatedHPA",
+        "metadata": {"name": fleet.workload, "namespace": fleet.namespace},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": fleet.workload},
+            "minReplicas": fleet.fhpa_min,
+            "maxReplicas": fleet.fhpa_max,
+        },
+    }
+
+
+def machine_labels(fleet: Fleet) -> dict[str, str]:
+    return {DEPLOYMENT_NAME_LABEL: fleet.machine_deployment, CLUSTER_NAME_LABEL: fleet.capi_cluster}
+
+
+def machine_deployment(fleet: Fleet) -> dict[str, Any]:
+    labels = machine_labels(fleet)
+    return {
+        "apiVersion": MACHINE_DEPLOYMENTS.api_version,
+        "kind": "MachineDeployment",
+        "metadata": {"name": fleet.machine_deployment, "namespace": fleet.capi_namespace},
+        "spec": {
+            "clusterName": fleet.capi_cluster,
+            "replicas": 0,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "clusterName": fleet.capi_cluster,
+                    "bootstrap": {"dataSecretName": f"{fleet.machine_deployment}-bootstrap"},
+                    "infrastructureRef": {
+                        "apiGroup": "infrastructure.cluster.x-k8s.io",
+                        "kind": "DockerMachineTemplate",
+                        "name": f"{fleet.machine_deployment}-infra",
+                    },
+                },
+            },
+        },
+    }
+
+
+async def create_fleet(kube: KubeClient, plane: ControlPlane, fleet: Fleet) -> None:
+    """Create the namespaces, both Karmada Clusters, the PropagationPolicy (with burstd's idle weights,
+    see the module docstring), the ResourceBinding, the FederatedHPA and the MachineDeployment (0 replicas).
+
+    Statuses are left to ``KarmadaSim``/``CapiSim`` (their first ``step()`` writes them).
+    """
+    for ns in (fleet.namespace, fleet.capi_namespace, fleet.burstd_namespace):
+        await ensure_namespace(plane, ns)
+    await kube.create(
+        KARMADA_CLUSTERS, karmada_cluster(fleet.base_cluster, provider="idc", region="cn-north")
+    )
+    await kube.create(
+        KARMADA_CLUSTERS, karmada_cluster(fleet.cloud_cluster, provider="tencentcloud", region="ap-guangzhou")
+    )
+    permanent_id = str(uuid.uuid4())
+    await kube.apply(
+        PROPAGATION_POLICIES,
+        propagation_policy(fleet, permanent_id),
+        field_manager=HARNESS_MANAGER,
+        namespace=fleet.namespace,
+    )
+    await kube.apply(
+        PROPAGATION_POLICIES,
+        weights_body(fleet, {fleet.base_cluster: 1}),
+        field_manager=BURSTD_MANAGER,
+        namespace=fleet.namespace,
+    )
+    await kube.create(
+        RESOURCE_BINDINGS, resource_binding(fleet, permanent_id, fleet.initial_replicas), fleet.namespace
+    )
+    await kube.create(FEDERATED_HPAS, federated_hpa(fleet), fleet.namespace)
+    await kube.create(MACHINE_DEPLOYMENTS, machine_deployment(fleet), fleet.capi_namespace)
+
+
+# ------------------------------------------------------------------------------------------ policy
+
+
+def policy_doc(
+    fleet: Fleet,
+    *,
+    scale_out: list[dict[str, Any]] | None = None,
+    scale_in: list[dict[str, Any]] | None = None,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """A BurstPolicy for ``fleet`` with short intervals, so a whole burst lifecycle takes seconds.
+
+    Triggers by default: burst when the FederatedHPA wants more than the base holds (or the base is 95 %
+    requested), for 1 s; scale in when the desired replicas fit on the base with 2 replicas to spare,
+    for 2 s. Pass ``scale_out``/``scale_in`` (lists of conditions) to change them.
+    """
+    pool_node = {
+        "cpu": cpu_quantity(fleet.node_cpu_milli),
+        "memory": memory_quantity(fleet.node_memory_bytes),
+        "pods": fleet.node_pods,
+    }
+    return {
+        "apiVersion": "burstd.io/v1alpha1",
+        "kind": "BurstPolicy",
+        "metadata": {"name": fleet.policy_name},
+        "spec": {
+            "dryRun": dry_run,
+            "workloads": [
+                {
+                    "propagationPolicy": {"namespace": fleet.namespace, "name": fleet.workload},
+                    "federatedHPA": {"namespace": fleet.namespace, "name": fleet.workload},
+                }
+            ],
+            "base": {"clusters": [fleet.base_cluster]},
+            "burst": {
+                "order": "listed",
+                "headroom": "10%",
+                "provisionTimeout": "60s",
+                "pools": [
+                    {
+                        "name": fleet.pool_name,
+                        "provider": "tencent",
+                        "cluster": fleet.cloud_cluster,
+                        "backend": "capi-machinedeployment",
+                        "ref": {"namespace": fleet.capi_namespace, "name": fleet.machine_deployment},
+                        "nodes": {"min": 0, "max": fleet.pool_max_nodes},
+                        "instanceType": "SA5.2XLARGE32",
+                        "zone": "ap-guangzhou-6",
+                        "allocatable": pool_node,
+                        "price": {"perNodeHour": fleet.price_per_node_hour, "currency": "CNY"},
+                    }
+                ],
+            },
+            "triggers": {
+                "scaleOut": {
+                    "any": scale_out
+                    or [
+                        {"signal": "fhpa.unfitReplicas", "above": 0, "for": "1s"},
+                        {"signal": "base.cpu.requestedRatio", "above": 0.95, "for": "1s"},
+                    ]
+                },
+                "scaleIn": {"all": scale_in or [{"signal": "fhpa.unfitReplicas", "below": -2, "for": "2s"}]},
+            },
+            "shift": {"mode": "static-weights", "maxStep": "50%", "interval": "1s"},
+            "drain": {
+                "minBurstDuration": "5s",
+                "maxStep": "50%",
+                "interval": "1s",
+                "stabilizationWindow": "5s",
+            },
+            "limits": {"maxCloudNodes": fleet.pool_max_nodes},
+            "safety": {"signalMaxAge": "30s", "stockoutBackoff": "30s"},
+        },
+    }
+
+
+def policy_yaml(
+    fleet: Fleet,
+    *,
+    scale_out: list[dict[str, Any]] | None = None,
+    scale_in: list[dict[str, Any]] | None = None,
+    dry_run: bool = False,
+) -> str:
+    """``policy_doc(...)`` as a YAML document (what ``burstd run`` reads from its policy file)."""
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    out = io.StringIO()
+    yaml.dump(policy_doc(fleet, scale_out=scale_out, scale_in=scale_in, dry_run=dry_run), out)
+    return out.getvalue()

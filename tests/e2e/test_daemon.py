@@ -1,0 +1,345 @@
+"""``burstd run`` end to end on the real apiserver, as a separate process with only ``deploy/``'s RBAC,
+against the harness playing Karmada and Cluster API.
+
+- the whole lifecycle: provision -> Ready -> shift -> burst -> drain -> nodes removed -> Idle;
+- killed (SIGKILL) mid-burst and restarted: it resumes, with no second scale-up;
+- two processes: only the leader writes, and the other takes over when the leader stops;
+- a person edits the weights: burstd holds the policy and reports it (Event, metric), never fights;
+- SIGTERM: a clean exit that releases the Lease; --dry-run writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from integration.controlplane import ControlPlane
+
+from burstd.kube.client import PROPAGATION_POLICIES
+
+from .burstd_process import BurstdProcess, grant_deploy_rbac
+from .core import list_config_maps
+from .fleet import Fleet, policy_yaml
+from .harness import Harness, run_harness
+
+T = TypeVar("T")
+LIFECYCLE = ["Idle", "Provisioning", "Shifting", "Bursting", "Draining", "Releasing", "Idle"]
+
+
+def run(plane: ControlPlane, fleet: Fleet, body: Callable[[Harness], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with run_harness(plane, fleet, ready_delay=2.0) as h:
+            await asyncio.to_thread(grant_deploy_rbac, plane, fleet.burstd_namespace)
+            return await body(h)
+
+    return asyncio.run(main())
+
+
+def is_subsequence(seen: list[str], of: list[str]) -> bool:
+    it = iter(of)
+    return all(any(x == y for y in it) for x in seen)
+
+
+def burst_demand(fleet: Fleet) -> int:
+    """Demand that needs about two cloud nodes beyond the base."""
+    return fleet.base_capacity + 2 * fleet.replicas_per_node - 4
+
+
+def scale_ups(values: list[int | None]) -> int:
+    """How many times the MachineDeployment's replicas went up."""
+    return sum(1 for before, after in itertools.pairwise(values) if (after or 0) > (before or 0))
+
+
+async def events(plane: ControlPlane, namespace: str) -> list[dict[str, Any]]:
+    status, body = await asyncio.to_thread(
+        plane.request, "GET", f"/apis/events.k8s.io/v1/namespaces/{namespace}/events"
+    )
+    assert status == 200, body
+    return [e for e in body.get("items") or [] if e.get("reportingController") == "burstd.io/burstd"]
+
+
+async def lease(plane: ControlPlane, namespace: str) -> dict[str, Any] | None:
+    status, body = await asyncio.to_thread(
+        plane.request, "GET", f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/burstd-leader"
+    )
+    return body if status == 200 else None
+
+
+def phase_is(h: Harness, phase: str) -> Callable[[], bool]:
+    return lambda: h.recorder.phase_history()[-1:] == [phase]
+
+
+async def until(
+    h: Harness, what: str, predicate: Callable[[], Any], proc: BurstdProcess, timeout: float = 60
+) -> None:
+    """``h.wait_for`` that shows burstd's log when it times out (the log says why it did what it did)."""
+    try:
+        await h.wait_for(what, predicate, timeout=timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- burstd log (tail) ---\n{proc.log()[-6000:]}") from None
+
+
+# ------------------------------------------------------------------------------------------ lifecycle
+
+
+def test_whole_burst_lifecycle_then_sigterm(control_plane: ControlPlane, tmp_path: Path) -> None:
+    fleet = Fleet.unique()
+
+    async def body(h: Harness) -> None:
+        proc = BurstdProcess(control_plane, fleet, tmp_path, policy_yaml(fleet)).start()
+        try:
+            await until(h, "burstd evaluated the idle fleet", phase_is(h, "Idle"), proc)
+            await until(h, "/readyz is 200", lambda: proc.get("/readyz")[0] == 200, proc, 10)
+            assert proc.metric("burstd_leader") == 1.0
+
+            await h.karmada.set_demand(burst_demand(fleet))
+            await until(h, "cloud nodes Ready", lambda: (h.recorder.md_ready.last or 0) >= 2, proc)
+            await until(
+                h,
+                "replicas on the cloud cluster",
+                lambda: fleet.cloud_cluster in (h.recorder.binding_clusters.last or {}),
+                proc,
+            )
+            await until(h, "phase Bursting", phase_is(h, "Bursting"), proc)
+            peak_nodes = max(v or 0 for v in h.recorder.md_replicas.values)
+
+            await h.karmada.set_demand(fleet.initial_replicas)
+            await until(
+                h,
+                "back to Idle with no cloud node",
+                lambda: (
+                    phase_is(h, "Idle")()
+                    and h.recorder.md_replicas.last == 0
+                    and h.recorder.md_ready.last == 0
+                ),
+                proc,
+                90,
+            )
+            machines = await h.capi.machines()
+            assert machines == [], [m["metadata"]["name"] for m in machines]
+            assert (h.recorder.binding_clusters.last or {}).keys() == {fleet.base_cluster}
+
+            # Idle -> Provisioning -> ... -> Bursting (a burst may resize in place: Shifting/Provisioning
+            # again) -> Draining -> Releasing -> Idle, and Idle nowhere in between
+            phases = h.recorder.phase_history()
+            assert phases[:2] == ["Idle", "Provisioning"], phases
+            assert phases.count("Idle") == 2, phases
+            last_burst = len(phases) - 1 - phases[::-1].index("Bursting")
+            assert "Draining" in phases[last_burst:], phases
+            assert is_subsequence(phases[last_burst:], LIFECYCLE[3:]), phases
+            # weights followed Ready capacity: the cloud got replicas only after its nodes were Ready
+            first_cloud = next(
+                s for s in h.recorder.binding_clusters.samples if fleet.cloud_cluster in s.value
+            )
+            first_ready = next(s for s in h.recorder.md_ready.samples if s.value > 0)
+            assert first_ready.at <= first_cloud.at
+            assert h.recorder.weight_managers.last == ("burstd",)
+            assert 2 <= peak_nodes <= fleet.pool_max_nodes
+            assert scale_ups(h.recorder.md_replicas.values) >= 1
+
+            reasons = {e["reason"] for e in await events(control_plane, fleet.capi_namespace)}
+            assert {"ScaledUp", "ScaledDown"} <= reasons, reasons
+            reasons = {e["reason"] for e in await events(control_plane, fleet.namespace)}
+            assert "WeightsSet" in reasons, reasons
+            cost = proc.metric("burstd_cloud_cost_total", policy=fleet.policy_name, currency="CNY")
+            assert cost is not None
+            assert cost > 0
+            assert proc.metric("burstd_policy_phase", policy=fleet.policy_name, phase="Idle") == 1.0
+
+            code = await asyncio.to_thread(proc.terminate, 20.0)
+            assert code == 0, proc.log()[-3000:]
+            held = await lease(control_plane, fleet.burstd_namespace)
+            assert held is not None
+            assert not held["spec"].get("holderIdentity"), held
+            assert "stopped" in proc.log()
+        finally:
+            proc.close()
+
+    run(control_plane, fleet, body)
+
+
+def test_killed_mid_burst_resumes_without_a_second_scale_up(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    fleet = Fleet.unique()
+
+    async def body(h: Harness) -> None:
+        first = BurstdProcess(control_plane, fleet, tmp_path, policy_yaml(fleet), identity="burstd-a").start()
+        second = BurstdProcess(control_plane, fleet, tmp_path, policy_yaml(fleet), identity="burstd-b")
+        try:
+            await until(h, "Idle", phase_is(h, "Idle"), first)
+            await h.karmada.set_demand(burst_demand(fleet))
+            await until(h, "phase Bursting", phase_is(h, "Bursting"), first)
+            before = list(h.recorder.md_replicas.values)
+            nodes = h.recorder.md_replicas.last
+            first.kill()  # a crash: no clean shutdown, the Lease is left to expire
+            second.start()
+            await until(
+                h, "the new process took over", lambda: second.metric("burstd_leader") == 1.0, second, 30
+            )
+            await until(
+                h,
+                "it evaluated",
+                lambda: (second.metric("burstd_evaluations_total", policy=fleet.policy_name) or 0) >= 3,
+                second,
+                30,
+            )
+            assert h.recorder.md_replicas.values[len(before) - 1 :] == [nodes], h.recorder.md_replicas.values
+            assert h.recorder.phase_history()[-1] == "Bursting"
+            assert "resumed in phase Bursting" in second.log()
+            machines = await h.capi.machines()
+            assert len(machines) == nodes  # no machine forgotten, none added
+            assert h.capi.machines_created == nodes
+
+            await h.karmada.set_demand(fleet.initial_replicas)
+            await until(
+                h,
+                "back to Idle with no cloud node",
+                lambda: phase_is(h, "Idle")() and h.recorder.md_replicas.last == 0,
+                second,
+                90,
+            )
+            assert scale_ups(h.recorder.md_replicas.values) == scale_ups(before)
+        finally:
+            first.close()
+            second.close()
+
+    run(control_plane, fleet, body)
+
+
+def test_two_processes_only_the_leader_writes(control_plane: ControlPlane, tmp_path: Path) -> None:
+    fleet = Fleet.unique()
+
+    async def body(h: Harness) -> None:
+        a = BurstdProcess(control_plane, fleet, tmp_path, policy_yaml(fleet), identity="burstd-a").start()
+        b = BurstdProcess(control_plane, fleet, tmp_path, policy_yaml(fleet), identity="burstd-b").start()
+        try:
+            await until(
+                h,
+                "one leader",
+                lambda: (a.metric("burstd_leader"), b.metric("burstd_leader")) in {(1.0, 0.0), (0.0, 1.0)},
+                a,
+                30,
+            )
+            leader, follower = (a, b) if a.metric("burstd_leader") == 1.0 else (b, a)
+            await h.karmada.set_demand(burst_demand(fleet))
+            await until(h, "phase Bursting", phase_is(h, "Bursting"), leader)
+            writers = {
+                e["reportingInstance"]
+                for ns in (fleet.namespace, fleet.capi_namespace)
+                for e in await events(control_plane, ns)
+            }
+            assert writers == {leader.identity}, writers
+            assert (follower.metric("burstd_evaluations_total", policy=fleet.policy_name) or 0) == 0
+            assert follower.metric("burstd_leader") == 0.0
+
+            assert await asyncio.to_thread(leader.terminate, 20.0) == 0
+            await until(
+                h, "the follower took over", lambda: follower.metric("burstd_leader") == 1.0, follower, 15
+            )
+            await h.karmada.set_demand(fleet.initial_replicas)
+            await until(
+                h,
+                "back to Idle",
+                lambda: phase_is(h, "Idle")() and h.recorder.md_replicas.last == 0,
+                follower,
+                90,
+            )
+            late = {
+                e["reportingInstance"]
+                for e in await events(control_plane, fleet.capi_namespace)
+                if e["reason"] == "ScaledDown"
+            }
+            assert late == {follower.identity}, late
+        finally:
+            a.close()
+            b.close()
+
+    run(control_plane, fleet, body)
+
+
+# ------------------------------------------------------------------------------------------ never fight
+
+
+def test_a_person_editing_the_weights_makes_burstd_hold_and_report(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    fleet = Fleet.unique()
+
+    async def body(h: Harness) -> None:
+        proc = BurstdProcess(control_plane, fleet, tmp_path, policy_yaml(fleet)).start()
+        try:
+            await h.karmada.set_demand(burst_demand(fleet))
+            await until(h, "phase Bursting", phase_is(h, "Bursting"), proc)
+            mine = {fleet.base_cluster: 5, fleet.cloud_cluster: 1}
+            entries = [{"targetCluster": {"clusterNames": [c]}, "weight": w} for c, w in mine.items()]
+            patch = {
+                "spec": {
+                    "placement": {"replicaScheduling": {"weightPreference": {"staticWeightList": entries}}}
+                }
+            }
+            path = f"/apis/policy.karmada.io/v1alpha1/namespaces/{fleet.namespace}/propagationpolicies/{fleet.workload}?fieldManager=alice"
+            status, answer = await asyncio.to_thread(
+                control_plane.request, "PATCH", path, patch, content_type="application/merge-patch+json"
+            )
+            assert status == 200, answer
+            await until(
+                h,
+                "held metric",
+                lambda: (
+                    proc.metric(
+                        "burstd_policy_held", policy=fleet.policy_name, reason="WeightsChangedExternally"
+                    )
+                    == 1.0
+                ),
+                proc,
+                30,
+            )
+            # demand drops: a burstd that fought would now rewrite the weights; a holding one leaves them
+            await h.karmada.set_demand(fleet.initial_replicas)
+            await asyncio.sleep(5)
+            assert h.recorder.weights.last == mine
+            assert h.recorder.weight_managers.last == ("alice",)
+            warnings = [e for e in await events(control_plane, fleet.namespace) if e["type"] == "Warning"]
+            assert any(e["reason"] == "WeightsChangedExternally" for e in warnings), warnings
+            assert (
+                proc.metric("burstd_alert_active", policy=fleet.policy_name, code="WeightsChangedExternally")
+                == 1.0
+            )
+        finally:
+            proc.close()
+
+    run(control_plane, fleet, body)
+
+
+def test_dry_run_writes_nothing_and_says_what_it_would_write(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    fleet = Fleet.unique()
+
+    async def body(h: Harness) -> None:
+        pp_before = await h.kube.get(PROPAGATION_POLICIES, fleet.workload, fleet.namespace)
+        proc = BurstdProcess(control_plane, fleet, tmp_path, policy_yaml(fleet), dry_run=True).start()
+        try:
+            await h.karmada.set_demand(burst_demand(fleet))
+            await until(
+                h, "a would-be scale-up in the log", lambda: "would scale pool" in proc.log(), proc, 30
+            )
+            await asyncio.sleep(2)
+            assert h.recorder.md_replicas.values == [0]
+            pp = await h.kube.get(PROPAGATION_POLICIES, fleet.workload, fleet.namespace)
+            assert pp["metadata"]["resourceVersion"] == pp_before["metadata"]["resourceVersion"]
+            assert await list_config_maps(control_plane, fleet.burstd_namespace) == []
+            assert await events(control_plane, fleet.capi_namespace) == []
+            assert await lease(control_plane, fleet.burstd_namespace) is None
+            assert proc.metric("burstd_dry_run") == 1.0
+            decisions = json.loads(proc.get("/debug/decisions")[1])
+            assert [d["policy"] for d in decisions] == [fleet.policy_name], decisions
+        finally:
+            proc.close()
+
+    run(control_plane, fleet, body)
