@@ -47,7 +47,7 @@ testenv:
 	scripts/testenv/install-prometheus.sh
 
 integration: $(STAMP) testenv
-	$(BIN)/pytest tests/integration
+	$(BIN)/pytest tests/integration tests/e2e
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -83,3 +83,24 @@ def test_the_example_config_in_deploy_is_valid() -> None:
     settings = load_settings(example)
     assert settings.management.in_cluster is True
     assert settings.karmada.context == "karmada-apiserver"
+
+
+def test_every_setting_is_in_the_readme_reference() -> None:
+    from pydantic import BaseModel
+
+    from burstd.runtime.settings import Settings
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("**3. Settings.**") : readme.index("**4. Run it")]
+    missing = []
+    for name, info in Settings.model_fields.items():
+        key = info.alias or name
+        if f"`{key}`" not in section and f"`{key}." not in section:
+            missing.append(key)
+        nested = info.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            for sub, subinfo in nested.model_fields.items():
+                subkey = subinfo.alias or sub
+                if f"{subkey}`" not in section:
+                    missing.append(f"{key}.{subkey}")
+    assert missing == [], f"settings missing from the README reference: {missing}"
