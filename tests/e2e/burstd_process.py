@@ -114,11 +114,11 @@ class BurstdProcess:
         self.config.write_text(json.dumps(settings, indent=2))
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> BurstdProcess:
+    def start(self, *extra: str) -> BurstdProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BURSTD_")}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "burstd", "run", "--config", str(self.config)],
+            [sys.executable, "-m", "burstd", "run", "--config", str(self.config), *extra],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

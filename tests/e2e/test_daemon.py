@@ -343,3 +343,23 @@ def test_dry_run_writes_nothing_and_says_what_it_would_write(
             proc.close()
 
     run(control_plane, fleet, body)
+
+
+def test_once_evaluates_saves_releases_and_exits(control_plane: ControlPlane, tmp_path: Path) -> None:
+    fleet = Fleet.unique()
+
+    async def body(h: Harness) -> None:
+        proc = BurstdProcess(control_plane, fleet, tmp_path, policy_yaml(fleet)).start("--once")
+        try:
+            code = await asyncio.to_thread(proc.wait_exit, 60.0)
+            assert code == 0, proc.log()[-3000:]
+            maps = await list_config_maps(control_plane, fleet.burstd_namespace)
+            assert [m["metadata"]["name"] for m in maps] == [fleet.state_config_map]
+            assert maps[0]["data"]["phase"] == "Idle"
+            held = await lease(control_plane, fleet.burstd_namespace)
+            assert held is not None
+            assert not held["spec"].get("holderIdentity"), held
+        finally:
+            proc.close()
+
+    run(control_plane, fleet, body)
