@@ -85,6 +85,7 @@ class BurstdProcess:
         identity: str = "burstd-a",
         dry_run: bool = False,
         tick: str = "1s",
+        settings: dict[str, Any] | None = None,
     ) -> None:
         self.plane = plane
         self.fleet = fleet
@@ -109,6 +110,7 @@ class BurstdProcess:
             "leaderElection": {"leaseDuration": "4s", "renewDeadline": "3s", "retryPeriod": "500ms"},
             "http": {"address": "127.0.0.1", "port": self.port},
             "logLevel": "INFO",
+            **(settings or {}),
         }
         self.config = self.workdir / "burstd.yaml"
         self.config.write_text(json.dumps(settings, indent=2))

@@ -1,0 +1,68 @@
+"""A burst triggered by a PromQL signal: ``burstd run`` queries a REAL Prometheus scraping an exporter the
+test serves on loopback, while the Karmada-side signals say the base has room."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import pytest
+from integration.controlplane import ControlPlane
+from integration.prometheus_server import Exporter, PrometheusSetupError, start_prometheus
+
+from .burstd_process import BurstdProcess
+from .fleet import Fleet, policy_yaml
+from .harness import Harness
+from .test_daemon import phase_is, run, until
+
+QUERY = "max(burstd_e2e_queue_depth)"
+
+
+def test_a_promql_signal_starts_and_ends_a_burst(control_plane: ControlPlane, tmp_path: Path) -> None:
+    fleet = Fleet.unique()
+    exporter = Exporter({'burstd_e2e_queue_depth{queue="orders"}': 0})
+    with contextlib.ExitStack() as stack:
+        stack.callback(exporter.stop)
+        failure = None
+        try:
+            prom = stack.enter_context(start_prometheus({"exporter": f"127.0.0.1:{exporter.port}"}))
+        except PrometheusSetupError as exc:
+            failure = str(exc)
+        if failure is not None:  # an ERROR with the reason, never a skip
+            pytest.fail(failure, pytrace=False)
+        policy = policy_yaml(
+            fleet,
+            scale_out=[{"promql": QUERY, "above": 100, "for": "1s"}],
+            scale_in=[{"promql": QUERY, "below": 10, "for": "2s"}],
+        )
+
+        async def body(h: Harness) -> None:
+            proc = BurstdProcess(
+                control_plane, fleet, tmp_path, policy, settings={"prometheus": {"url": prom.url}}
+            ).start()
+            try:
+                await until(h, "Idle", phase_is(h, "Idle"), proc)
+                await asyncio.sleep(3)  # the queue is short: nothing happens
+                assert h.recorder.md_replicas.values == [0]
+
+                exporter.set('burstd_e2e_queue_depth{queue="orders"}', 500)
+                await until(
+                    h,
+                    "a cloud node for the PromQL trigger",
+                    lambda: (h.recorder.md_replicas.last or 0) >= 1,
+                    proc,
+                )
+                exporter.set('burstd_e2e_queue_depth{queue="orders"}', 0)
+                await until(
+                    h,
+                    "back to Idle with no cloud node",
+                    lambda: phase_is(h, "Idle")() and h.recorder.md_replicas.last == 0,
+                    proc,
+                    90,
+                )
+                assert "Provisioning" in h.recorder.phase_history()
+            finally:
+                proc.close()
+
+        run(control_plane, fleet, body)
