@@ -144,10 +144,16 @@ class PolicyRunner:
                 held.append("RefusedTarget")
                 self.blocked["RefusedTarget"] = result.message
                 break
+        reasons = decision.reasons + tuple(f"not observed: {m}" for m in missing)
+        if held:
+            # The held or refused action and those after it did not happen. Saving the decision's state would
+            # record them as done (a pool target never applied is never asked for again; weights never
+            # written would be taken for burstd's): keep the saved state. For held weights the next round
+            # sees another manager's list differ from burstd's last one and holds with an alert.
+            return self._record(now, self.state.phase.value, reasons, tuple(done), None, world, held)
         new_state = decision.state
         self.version = await store.save(name, new_state, self.version)
         self.state = new_state
-        reasons = decision.reasons + tuple(f"not observed: {m}" for m in missing)
         return self._record(now, new_state.phase.value, reasons, tuple(done), decision.wake_at, world, held)
 
     def _record(
