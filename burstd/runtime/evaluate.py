@@ -151,6 +151,8 @@ class PolicyRunner:
             # written would be taken for burstd's): keep the saved state. For held weights the next round
             # sees another manager's list differ from burstd's last one and holds with an alert.
             return self._record(now, self.state.phase.value, reasons, tuple(done), None, world, held)
+        if _is_not_observed(decision) or _is_stale(decision):
+            held.append("NotObserved")
         new_state = decision.state
         self.version = await store.save(name, new_state, self.version)
         self.state = new_state
@@ -186,6 +188,10 @@ class PolicyRunner:
 
 def _is_not_observed(decision: Decision) -> bool:
     return any(r.startswith("not observed yet") for r in decision.reasons)
+
+
+def _is_stale(decision: Decision) -> bool:
+    return any(r.startswith("observations older than signalMaxAge") for r in decision.reasons)
 
 
 def _engine_holds(state: BurstState) -> set[str]:

@@ -113,6 +113,7 @@ def test_a_missing_object_is_named_in_the_reasons() -> None:
     evaluation = evaluate(runner, actuator, store, metrics, replace(snapshot(desired=40), scalables={}))
     assert actuator.applied == []
     assert f"not observed: MachineDeployment {MD_KEY}" in evaluation.reasons
+    assert evaluation.held == ("NotObserved",)
     assert store.saves[0].state.phase == Phase.IDLE
 
 
