@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from burstd.policy.loader import load_paths
+from burstd.runtime.policies import read_policies
 from burstd.runtime.settings import SettingsError, load_settings
 
 EXIT_OK = 0
@@ -54,31 +54,21 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    loaded = load_paths(settings.policies)
-    if not loaded.ok:
-        for line in loaded.errors:
+    found, problems = read_policies(
+        settings.policies, prometheus_configured=settings.prometheus.url is not None
+    )
+    if found is None:
+        for line in problems:
             print(line, file=sys.stderr)
         print("burstd run: the policies are invalid; nothing was started", file=sys.stderr)
-        return EXIT_INVALID
-    policies = [policy for _, policy in loaded.policies]
-    if not policies:
-        where = ", ".join(str(p) for p in settings.policies)
-        print(f"burstd run: no BurstPolicy found in {where}", file=sys.stderr)
-        return EXIT_INVALID
-    uses_promql = any(
-        c.promql
-        for p in policies
-        for g in (p.spec.triggers.scale_out, p.spec.triggers.scale_in)
-        for c in g.conditions
-    )
-    if uses_promql and settings.prometheus.url is None:
-        print("burstd run: a policy uses a promql condition but prometheus.url is not set", file=sys.stderr)
         return EXIT_INVALID
 
     from burstd.runtime.daemon import Daemon
 
     async def main() -> None:
-        daemon = Daemon(settings, policies, loaded.fleet_limits, once=args.once)
+        daemon = Daemon(
+            settings, found.policies, found.fleet_limits, once=args.once, policy_digest=found.digest
+        )
         daemon.install_signal_handlers()
         await daemon.run()
 

@@ -31,6 +31,7 @@ from burstd.runtime.http import HttpServer
 from burstd.runtime.leader import LeaderElector
 from burstd.runtime.metrics import Metrics
 from burstd.runtime.observe import Snapshot
+from burstd.runtime.policies import digest_of, merge, read_policies
 from burstd.runtime.settings import ApiServer, Settings
 from burstd.runtime.store import CorruptState, StateConflict, StateStore
 
@@ -62,6 +63,9 @@ class Daemon:
     caches: Caches | None = None
     elector: LeaderElector | None = None
     _io: dict[bool, tuple[Actuator, StateStore]] = field(default_factory=dict)
+    #: fingerprint of the policy files the running policies came from (None: never re-read them)
+    policy_digest: str | None = None
+    _reload_requested: bool = False
 
     # ------------------------------------------------------------------ entry point
 
@@ -129,10 +133,16 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
+        loop.add_signal_handler(signal.SIGHUP, self._on_hangup)
 
     def _on_signal(self, sig: signal.Signals) -> None:
         log.info("received %s", sig.name)
         self.stopping.set()
+
+    def _on_hangup(self) -> None:
+        log.info("received SIGHUP: re-reading the policies")
+        self._reload_requested = True
+        self._wake.set()
 
     # ------------------------------------------------------------------ callbacks
 
@@ -177,11 +187,11 @@ class Daemon:
         log.info("caches synced; loading the state of %d policies", len(self.policies))
         for policy in self.policies:
             await self._load(policy, store)
-        queries = queries_of(self.policies)
         while True:
             self._wake.clear()
+            await self._maybe_reload(store)
             now = self.clock()
-            signals = await self._sample(promql, queries, now)
+            signals = await self._sample(promql, queries_of(self.policies), now)
             wake_at = await self._round(caches, signals, now)
             if self.once:
                 return
@@ -190,6 +200,48 @@ class Daemon:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
                 await asyncio.sleep(self.settings.debounce)  # let a burst of watch events settle
+
+    async def _maybe_reload(self, store: StateStore) -> None:
+        """Re-read the policy files when they changed (or on SIGHUP). A reload with any problem changes
+        nothing; a removed policy with a burst in progress keeps running until it is Idle."""
+        if self.policy_digest is None:
+            return
+        forced, self._reload_requested = self._reload_requested, False
+        paths = self.settings.policies
+        if not forced and await asyncio.to_thread(digest_of, paths) == self.policy_digest:
+            return
+        found, problems = await asyncio.to_thread(
+            read_policies, paths, prometheus_configured=self.settings.prometheus.url is not None
+        )
+        if found is None:
+            self.metrics.reload_success.set(0.0)
+            log.error(
+                "policy files changed but are invalid; the running policies stay as they are:\n%s",
+                "\n".join(problems),
+            )
+            self.policy_digest = await asyncio.to_thread(digest_of, paths)  # report each bad version once
+            return
+        phases = {name: runner.state.phase for name, runner in self.runners.items()}
+        policies, kept = merge(self.policies, phases, found.policies)
+        for why in kept:
+            log.warning("%s", why)
+        for policy in policies:
+            name = policy.metadata.name
+            runner = self.runners.get(name)
+            if runner is None:
+                await self._load(policy, store)
+            elif runner.policy != policy:
+                runner.policy = policy
+                runner.checked = False  # the new targets must pass preflight
+                runner.blocked.pop("RefusedTarget", None)
+        for name in set(self.runners) - {p.metadata.name for p in policies}:
+            del self.runners[name]
+            self.metrics.forget(name)
+        self.policies = policies
+        self.fleet_limits = found.fleet_limits
+        self.policy_digest = found.digest
+        self.metrics.reload_success.set(1.0)
+        log.info("policies reloaded: %s", ", ".join(sorted(p.metadata.name for p in policies)))
 
     async def _load(self, policy: BurstPolicy, store: StateStore) -> None:
         name = policy.metadata.name

@@ -140,6 +140,17 @@ class Metrics:
             registry=r,
         )
 
+        self.reload_success = Gauge(
+            "burstd_policies_last_reload_successful",
+            "1 when the policy files last read were valid (0: the running policies are older than the files)",
+            registry=r,
+        )
+        self.reload_success.set(1.0)
+
+    def forget(self, policy: str) -> None:
+        """Drop the state-derived series of a policy that no longer runs."""
+        self._state.views.pop(policy, None)
+
     def set_view(self, policy: str, view: PolicyView) -> None:
         self._state.views[policy] = view
 
