@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from burstd.kube.cache import WatchCache
@@ -31,13 +31,16 @@ from burstd.kube.resources import (
     PROPAGATION_POLICIES,
     RESOURCE_BINDINGS,
 )
+from burstd.policy.spec import BurstPolicy
 from burstd.runtime.observe import Snapshot
 
 __all__ = ["Caches"]
 
 
 class Caches:
-    """List + watch of everything burstd reads. ``synced`` only when every cache has listed once."""
+    """List + watch of what the policies read. Only the caches some policy needs are started (``need``):
+    a management cluster without the MachinePool CRD, or a Karmada without FederatedHPAs in use, must not
+    keep burstd from deciding. ``synced`` once every started cache has listed."""
 
     def __init__(
         self,
@@ -79,23 +82,33 @@ class Caches:
             self.machine_pools,
             self.machines,
         )
+        self.started: list[WatchCache[Any]] = []
 
-    def start(self) -> None:
-        for c in self.all:
-            c.start()
+    def need(self, policies: Iterable[BurstPolicy]) -> None:
+        """Start the caches ``policies`` read (already running ones keep running)."""
+        wanted = [self.clusters, self.bindings, self.policies]
+        for policy in policies:
+            if any(w.federated_hpa is not None for w in policy.spec.workloads):
+                wanted.append(self.fhpas)
+            for pool in policy.spec.burst.pools:
+                if pool.backend == "capi-machinedeployment":
+                    wanted += [self.machine_deployments, self.machines]
+                elif pool.backend == "capi-machinepool":
+                    wanted += [self.machine_pools, self.machines]
+        for c in wanted:
+            if c not in self.started:
+                self.started.append(c)
+                c.start()
 
     async def stop(self) -> None:
-        await asyncio.gather(*(c.stop() for c in self.all))
+        await asyncio.gather(*(c.stop() for c in self.started))
 
     @property
     def synced(self) -> bool:
-        return all(c.synced for c in self.all)
+        return all(c.synced for c in self.started)
 
     def unsynced(self) -> list[str]:
-        return [str(c.resource) for c in self.all if not c.synced]
-
-    async def wait_synced(self, timeout: float | None = None) -> None:
-        await asyncio.wait_for(asyncio.gather(*(c.wait_synced() for c in self.all)), timeout)
+        return [str(c.resource) for c in self.started if not c.synced]
 
     def snapshot(self) -> Snapshot:
         # A MachinePool and a MachineDeployment with the same namespace/name: the pool's backend decides

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         print("burstd run: the policies are invalid; nothing was started", file=sys.stderr)
         return EXIT_INVALID
 
-    from burstd.runtime.daemon import Daemon
+    from burstd.runtime.daemon import Daemon, StartupError
 
     async def main() -> None:
         daemon = Daemon(
@@ -72,5 +72,9 @@ def run(args: argparse.Namespace) -> int:
         daemon.install_signal_handlers()
         await daemon.run()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except StartupError as exc:
+        print(f"burstd run: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     return EXIT_OK

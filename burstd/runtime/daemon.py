@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from burstd.engine.fleet import Usage, budgets
 from burstd.engine.pools import price_of
 from burstd.kube.client import KubeClient
-from burstd.kube.errors import KubeError
+from burstd.kube.errors import KubeError, redact
 from burstd.model.state import BurstState
 from burstd.model.world import FleetBudget, Sample
 from burstd.policy.spec import BurstPolicy, FleetLimits
@@ -35,17 +35,25 @@ from burstd.runtime.policies import digest_of, merge, read_policies
 from burstd.runtime.settings import ApiServer, Settings
 from burstd.runtime.store import CorruptState, StateConflict, StateStore
 
-__all__ = ["Daemon", "connect"]
+__all__ = ["Daemon", "StartupError", "connect"]
 
 log = logging.getLogger("burstd.runtime")
 
 
-async def connect(server: ApiServer) -> KubeClient:
-    if server.in_cluster:
-        return KubeClient.in_cluster()
-    return await KubeClient.from_kubeconfig(
-        str(server.kubeconfig) if server.kubeconfig is not None else None, server.context
-    )
+class StartupError(Exception):
+    """burstd cannot start: the message says which API server and what is wrong."""
+
+
+async def connect(role: str, server: ApiServer) -> KubeClient:
+    """A client for the ``role`` ("karmada" or "management") API server. Raises StartupError."""
+    try:
+        if server.in_cluster:
+            return KubeClient.in_cluster()
+        return await KubeClient.from_kubeconfig(
+            str(server.kubeconfig) if server.kubeconfig is not None else None, server.context
+        )
+    except Exception as exc:  # the client library raises ConfigException, OSError, ValueError, ...
+        raise StartupError(f"{role}: cannot load {server.describe()}: {redact(str(exc))}") from None
 
 
 @dataclass(slots=True)
@@ -72,8 +80,12 @@ class Daemon:
     async def run(self) -> None:
         s = self.settings
         self.metrics.dry_run.set(1.0 if s.dry_run else 0.0)
-        karmada = await connect(s.karmada)
-        management = await connect(s.management)
+        karmada = await connect("karmada", s.karmada)
+        try:
+            management = await connect("management", s.management)
+        except StartupError:
+            await karmada.close()
+            raise
         promql = self._promql()
         http = HttpServer(self.metrics, ready=self._ready, decisions=self._decisions)
         caches = self.caches = Caches(
@@ -81,7 +93,7 @@ class Daemon:
         )
         try:
             await http.start(s.http.address, s.http.port)
-            caches.start()
+            caches.need(self.policies)
             store = StateStore(management, s.namespace, dry_run=s.dry_run)
             dry_store = StateStore(management, s.namespace, dry_run=True)
             events_k = EventRecorder(karmada, instance=s.identity, dry_run=s.dry_run)
@@ -161,7 +173,7 @@ class Daemon:
         caches = self.caches
         if caches is None:
             return False, "starting"
-        for c in caches.all:
+        for c in caches.started:
             self.metrics.cache_synced.labels(str(c.resource)).set(1.0 if c.synced else 0.0)
         if not caches.synced:
             return False, "caches not synced: " + ", ".join(caches.unsynced())
@@ -185,11 +197,12 @@ class Daemon:
             await asyncio.sleep(0.1)
         self._ready()
         log.info("caches synced; loading the state of %d policies", len(self.policies))
-        for policy in self.policies:
-            await self._load(policy, store)
         while True:
             self._wake.clear()
             await self._maybe_reload(store)
+            for policy in self.policies:  # first round, and any whose state could not be read before
+                if policy.metadata.name not in self.runners:
+                    await self._try_load(policy, store)
             now = self.clock()
             signals = await self._sample(promql, queries_of(self.policies), now)
             wake_at = await self._round(caches, signals, now)
@@ -229,7 +242,7 @@ class Daemon:
             name = policy.metadata.name
             runner = self.runners.get(name)
             if runner is None:
-                await self._load(policy, store)
+                await self._try_load(policy, store)
             elif runner.policy != policy:
                 runner.policy = policy
                 runner.checked = False  # the new targets must pass preflight
@@ -238,10 +251,19 @@ class Daemon:
             del self.runners[name]
             self.metrics.forget(name)
         self.policies = policies
+        if self.caches is not None:
+            self.caches.need(policies)
         self.fleet_limits = found.fleet_limits
         self.policy_digest = found.digest
         self.metrics.reload_success.set(1.0)
         log.info("policies reloaded: %s", ", ".join(sorted(p.metadata.name for p in policies)))
+
+    async def _try_load(self, policy: BurstPolicy, store: StateStore) -> None:
+        """``_load``, but an API error leaves the policy without a runner, to be tried again next round."""
+        try:
+            await self._load(policy, store)
+        except (KubeError, OSError) as exc:
+            log.error("policy %s: cannot read its state (will retry): %s", policy.metadata.name, exc)
 
     async def _load(self, policy: BurstPolicy, store: StateStore) -> None:
         name = policy.metadata.name
@@ -263,13 +285,22 @@ class Daemon:
         return dict(result.samples)
 
     async def _round(self, caches: Caches, signals: dict[str, Sample], now: float) -> float | None:
+        if not caches.synced:  # a cache a reloaded policy needs is still listing: decide nothing yet
+            log.info("waiting for the watch caches: %s", ", ".join(caches.unsynced()))
+            return None
         snap = caches.snapshot()
         budget = self._budgets(snap, signals)
         wake_at: float | None = None
         for name, runner in self.runners.items():
             # a policy with spec.dryRun decides and reports like the others but writes nothing
             actuator, store = self._io[self.settings.dry_run or runner.policy.spec.dry_run]
-            if not await self._preflight(runner, actuator):
+            try:
+                manageable = await self._preflight(runner, actuator)
+            except (KubeError, OSError) as exc:
+                self.metrics.evaluation_errors.labels(name, type(exc).__name__).inc()
+                log.error("policy %s: cannot check its targets: %s", name, exc)
+                continue
+            if not manageable:
                 self.metrics.set_held(name, set(runner.blocked))
                 continue
             task = asyncio.ensure_future(

@@ -49,3 +49,18 @@ def test_promql_condition_needs_prometheus_url(tmp_path: Path, capsys: pytest.Ca
     policy.write_text(text.replace(marker, marker + query, 1))
     assert main(["run", "--policies", str(policy)]) == 1
     assert "uses a promql condition but prometheus.url is not set" in capsys.readouterr().err
+
+
+def test_an_unloadable_kubeconfig_exits_1_naming_the_api_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text((ROOT / "burstd" / "sim" / "data" / "policy.yaml").read_text())
+    config = tmp_path / "burstd.yaml"
+    config.write_text(
+        f"karmada: {{kubeconfig: {tmp_path / 'absent.kubeconfig'}}}\n"
+        f"policies: [{policy}]\nhttp: {{address: 127.0.0.1, port: 0}}\n"
+    )
+    assert main(["run", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert f"burstd run: karmada: cannot load {tmp_path / 'absent.kubeconfig'}" in err
