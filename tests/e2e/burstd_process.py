@@ -1,9 +1,10 @@
 """``burstd run`` as a real child process, with exactly the RBAC of ``deploy/`` (never the admin token).
 
-``grant_deploy_rbac`` binds the ClusterRoles and the namespaced Role from ``deploy/rbac-*.yaml`` to the
-control plane's unprivileged user; ``BurstdProcess`` writes a settings file, starts
-``python -m burstd run --config FILE`` with that user's kubeconfig for both API servers, and offers
-SIGTERM/SIGKILL, the log, and the HTTP endpoints.
+``grant_deploy_rbac`` binds ``deploy/rbac-karmada.yaml`` on the Karmada plane and
+``deploy/rbac-management.yaml`` on the management plane, each to that plane's unprivileged user;
+``BurstdProcess`` writes a settings file, starts ``python -m burstd run --config FILE`` with one kubeconfig
+per API server (each with that server's unprivileged user), and offers SIGTERM/SIGKILL, the log, and the
+HTTP endpoints.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from integration.controlplane import ControlPlane
 from ruamel.yaml import YAML
 
 from .fleet import Fleet
+from .harness import Planes
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -36,33 +38,39 @@ def _post(plane: ControlPlane, path: str, body: dict[str, Any]) -> None:
         raise AssertionError(f"POST {path}: HTTP {status}: {answer}")
 
 
-def grant_deploy_rbac(plane: ControlPlane, burstd_namespace: str) -> None:
-    """Bind ``deploy/``'s roles to the unprivileged user: the ClusterRoles cluster-wide (both API servers
-    are the same test apiserver) and the Role in ``burstd_namespace``."""
+def grant_deploy_rbac(planes: Planes, burstd_namespace: str) -> None:
+    """Bind ``deploy/``'s roles to each plane's unprivileged user: ``rbac-karmada.yaml`` on the Karmada
+    plane only, ``rbac-management.yaml`` (its Role in ``burstd_namespace``) on the management plane only."""
+    _grant(planes.karmada, DEPLOY / "rbac-karmada.yaml", burstd_namespace)
+    _grant(planes.management, DEPLOY / "rbac-management.yaml", burstd_namespace)
+
+
+def _grant(plane: ControlPlane, file: Path, burstd_namespace: str) -> None:
+    """Create the ClusterRoles and Roles of ``file`` on ``plane`` and bind them to its unprivileged user
+    (the ClusterRoles cluster-wide, the Roles in ``burstd_namespace``)."""
     yaml = YAML(typ="safe")
     user = {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": plane.unprivileged_user}
-    for file in ("rbac-karmada.yaml", "rbac-management.yaml"):
-        for doc in yaml.load_all((DEPLOY / file).read_text()):
-            name = doc["metadata"]["name"]
-            if doc["kind"] == "ClusterRole":
-                _post(plane, "/apis/rbac.authorization.k8s.io/v1/clusterroles", doc)
-                binding = {
-                    "metadata": {"name": f"{name}-test"},
-                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
-                    "subjects": [user],
-                }
-                _post(plane, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)
-            else:
-                assert doc["kind"] == "Role", doc["kind"]
-                doc["metadata"]["namespace"] = burstd_namespace
-                base = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{burstd_namespace}"
-                _post(plane, f"{base}/roles", doc)
-                binding = {
-                    "metadata": {"name": name, "namespace": burstd_namespace},
-                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-                    "subjects": [user],
-                }
-                _post(plane, f"{base}/rolebindings", binding)
+    for doc in yaml.load_all(file.read_text()):
+        name = doc["metadata"]["name"]
+        if doc["kind"] == "ClusterRole":
+            _post(plane, "/apis/rbac.authorization.k8s.io/v1/clusterroles", doc)
+            binding = {
+                "metadata": {"name": f"{name}-test"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+                "subjects": [user],
+            }
+            _post(plane, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)
+        else:
+            assert doc["kind"] == "Role", doc["kind"]
+            doc["metadata"]["namespace"] = burstd_namespace
+            base = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{burstd_namespace}"
+            _post(plane, f"{base}/roles", doc)
+            binding = {
+                "metadata": {"name": name, "namespace": burstd_namespace},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+                "subjects": [user],
+            }
+            _post(plane, f"{base}/rolebindings", binding)
 
 
 def free_port() -> int:
@@ -77,7 +85,7 @@ class BurstdProcess:
 
     def __init__(
         self,
-        plane: ControlPlane,
+        planes: Planes,
         fleet: Fleet,
         workdir: Path,
         policy_yaml: str,
@@ -87,19 +95,25 @@ class BurstdProcess:
         tick: str = "1s",
         settings: dict[str, Any] | None = None,
     ) -> None:
-        self.plane = plane
+        self.planes = planes
         self.fleet = fleet
         self.identity = identity
         self.workdir = workdir / identity
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.log_path = self.workdir / "burstd.log"
-        kubeconfig = plane.write_kubeconfig(self.workdir / "kubeconfig", token=plane.unprivileged_token)
+        # each API server with its own unprivileged user: a mix-up is a 401, not a silent success
+        karmada = planes.karmada.write_kubeconfig(
+            self.workdir / "karmada.kubeconfig", token=planes.karmada.unprivileged_token
+        )
+        management = planes.management.write_kubeconfig(
+            self.workdir / "management.kubeconfig", token=planes.management.unprivileged_token
+        )
         policy = self.workdir / "policy.yaml"
         policy.write_text(policy_yaml)
         settings = {
-            "karmada": {"kubeconfig": str(kubeconfig)},
-            "management": {"kubeconfig": str(kubeconfig)},
+            "karmada": {"kubeconfig": str(karmada)},
+            "management": {"kubeconfig": str(management)},
             "policies": [str(policy)],
             "namespace": fleet.burstd_namespace,
             "identity": identity,

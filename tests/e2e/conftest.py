@@ -1,4 +1,7 @@
-"""Fixtures for the end-to-end tests: their own real kube-apiserver + etcd with the upstream CRDs.
+"""Fixtures for the end-to-end tests: two real kube-apiservers (each with its own etcd and the upstream
+CRDs), one playing karmada-apiserver and one the Cluster API management cluster, as burstd sees them in
+production. Both have every CRD installed, so an object read or written on the wrong server is not a
+"no such resource" error but an object that is missing, or one nobody else sees.
 
 Every test under tests/e2e/ is marked ``e2e`` and ``integration``. As for the integration tests, a missing
 binary makes the tests ERROR (never skip), with the command that provides them.
@@ -12,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from integration.controlplane import ControlPlane, ControlPlaneError, start_control_plane
+
+from .harness import Planes
 
 _HERE = Path(__file__).resolve().parent
 
@@ -29,8 +34,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration)
 
 
-@pytest.fixture(scope="session")
-def control_plane() -> Iterator[ControlPlane]:
+def _plane() -> Iterator[ControlPlane]:
     """etcd + kube-apiserver (RBAC, static-token admin) on loopback with the Karmada and CAPI CRDs."""
     with contextlib.ExitStack() as stack:
         failure = None
@@ -41,3 +45,23 @@ def control_plane() -> Iterator[ControlPlane]:
         if failure is not None:  # outside the except block: no "during handling ..." noise
             pytest.fail(failure, pytrace=False)
         yield plane
+
+
+@pytest.fixture(scope="session")
+def karmada_plane() -> Iterator[ControlPlane]:
+    """The API server playing karmada-apiserver: Clusters, PropagationPolicies, ResourceBindings,
+    FederatedHPAs and the workload's namespace."""
+    yield from _plane()
+
+
+@pytest.fixture(scope="session")
+def management_plane() -> Iterator[ControlPlane]:
+    """The API server playing the Cluster API management cluster: MachineDeployments, Machines, the CAPI
+    namespace and burstd's namespace (state ConfigMaps, leader Lease)."""
+    yield from _plane()
+
+
+@pytest.fixture(scope="session")
+def planes(karmada_plane: ControlPlane, management_plane: ControlPlane) -> Planes:
+    """Both planes, for the harness and ``burstd run``."""
+    return Planes(karmada_plane, management_plane)

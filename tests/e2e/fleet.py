@@ -274,14 +274,11 @@ def machine_deployment(fleet: Fleet) -> dict[str, Any]:
     }
 
 
-async def create_fleet(kube: KubeClient, plane: ControlPlane, fleet: Fleet) -> None:
-    """Create the namespaces, both Karmada Clusters, the PropagationPolicy (with burstd's idle weights,
-    see the module docstring), the ResourceBinding, the FederatedHPA and the MachineDeployment (0 replicas).
-
-    Statuses are left to ``KarmadaSim``/``CapiSim`` (their first ``step()`` writes them).
-    """
-    for ns in (fleet.namespace, fleet.capi_namespace, fleet.burstd_namespace):
-        await ensure_namespace(plane, ns)
+async def create_karmada_side(kube: KubeClient, plane: ControlPlane, fleet: Fleet) -> None:
+    """On the Karmada API server (``kube``/``plane``): the workload's namespace, both Karmada Clusters, the
+    PropagationPolicy (with burstd's idle weights, see the module docstring), the ResourceBinding and the
+    FederatedHPA. Statuses are left to ``KarmadaSim`` (its first ``step()`` writes them)."""
+    await ensure_namespace(plane, fleet.namespace)
     await kube.create(
         KARMADA_CLUSTERS, karmada_cluster(fleet.base_cluster, provider="idc", region="cn-north")
     )
@@ -305,6 +302,13 @@ async def create_fleet(kube: KubeClient, plane: ControlPlane, fleet: Fleet) -> N
         RESOURCE_BINDINGS, resource_binding(fleet, permanent_id, fleet.initial_replicas), fleet.namespace
     )
     await kube.create(FEDERATED_HPAS, federated_hpa(fleet), fleet.namespace)
+
+
+async def create_management_side(kube: KubeClient, plane: ControlPlane, fleet: Fleet) -> None:
+    """On the Cluster API management cluster (``kube``/``plane``): the CAPI namespace, burstd's namespace
+    and the MachineDeployment (0 replicas). Its status is left to ``CapiSim``."""
+    for ns in (fleet.capi_namespace, fleet.burstd_namespace):
+        await ensure_namespace(plane, ns)
     await kube.create(MACHINE_DEPLOYMENTS, machine_deployment(fleet), fleet.capi_namespace)
 
 

@@ -1,12 +1,16 @@
-"""The end-to-end harness: a fleet on the real apiserver with Karmada and Cluster API played by
+"""The end-to-end harness: a fleet on two real API servers with Karmada and Cluster API played by
 ``KarmadaSim`` and ``CapiSim``, and a ``Recorder`` of what changes, all running as asyncio tasks.
 
-    async with run_harness(plane, Fleet.unique(), ready_delay=2.0) as h:
+    async with run_harness(karmada_plane, management_plane, Fleet.unique(), ready_delay=2.0) as h:
         await h.karmada.set_demand(60)
         await h.wait_for("3 cloud nodes Ready", lambda: h.recorder.md_ready.last == 3)
 
-burstd itself (``burstd run --config FILE``) runs beside it as a separate process, pointed at
-``plane.kubeconfig`` for both the Karmada and the management API server, with ``policy_yaml(fleet)``.
+The Karmada objects (Clusters, PropagationPolicy, ResourceBinding, FederatedHPA, the workload's namespace)
+live on ``karmada_plane``; the Cluster API objects (MachineDeployment, Machines, their namespace) and
+burstd's namespace on ``management_plane``. Passing the same plane twice puts everything on one server.
+
+burstd itself (``burstd run --config FILE``) runs beside it as a separate process (``BurstdProcess``),
+with one kubeconfig per API server and ``policy_yaml(fleet)``.
 """
 
 from __future__ import annotations
@@ -17,17 +21,27 @@ import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from integration.controlplane import ControlPlane
 
 from burstd.kube.client import KubeClient
 
 from .capi_sim import CapiSim
-from .fleet import Fleet, create_fleet
+from .fleet import Fleet, create_karmada_side, create_management_side
 from .karmada_sim import KarmadaSim
 from .recorder import Recorder
 
 Predicate = Callable[[], bool | Awaitable[bool]]
+
+
+class Planes(NamedTuple):
+    """The two API servers burstd talks to (the same plane twice for a single-server setup)."""
+
+    karmada: ControlPlane
+    """Plays karmada-apiserver."""
+    management: ControlPlane
+    """Plays the Cluster API management cluster."""
 
 
 class HarnessError(AssertionError):
@@ -36,8 +50,12 @@ class HarnessError(AssertionError):
 
 @dataclass
 class Harness:
-    plane: ControlPlane
-    kube: KubeClient
+    karmada_plane: ControlPlane
+    management_plane: ControlPlane
+    karmada_kube: KubeClient
+    """Admin client of the Karmada API server."""
+    management_kube: KubeClient
+    """Admin client of the management cluster's API server."""
     fleet: Fleet
     karmada: KarmadaSim
     capi: CapiSim
@@ -100,26 +118,36 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def run_harness(
-    plane: ControlPlane,
+    karmada_plane: ControlPlane,
+    management_plane: ControlPlane,
     fleet: Fleet | None = None,
     *,
     ready_delay: float = 2.0,
     interval: float = 0.2,
     start: bool = True,
 ) -> AsyncIterator[Harness]:
-    """Create ``fleet`` (default ``Fleet.unique()``) on ``plane``, set the demand to its initial
+    """Create ``fleet`` (default ``Fleet.unique()``) on the two planes, set the demand to its initial
     replicas, bring every status up to date once, then (with ``start``) run the simulators and the recorder
     in the background until the block ends. A simulator that failed makes the block fail."""
     fleet = fleet or Fleet.unique()
-    async with await KubeClient.from_kubeconfig(str(plane.kubeconfig)) as kube:
-        await create_fleet(kube, plane, fleet)
+    async with contextlib.AsyncExitStack() as stack:
+        karmada = await stack.enter_async_context(
+            await KubeClient.from_kubeconfig(str(karmada_plane.kubeconfig))
+        )
+        management = await stack.enter_async_context(
+            await KubeClient.from_kubeconfig(str(management_plane.kubeconfig))
+        )
+        await create_karmada_side(karmada, karmada_plane, fleet)
+        await create_management_side(management, management_plane, fleet)
         harness = Harness(
-            plane=plane,
-            kube=kube,
+            karmada_plane=karmada_plane,
+            management_plane=management_plane,
+            karmada_kube=karmada,
+            management_kube=management,
             fleet=fleet,
-            karmada=KarmadaSim(kube, fleet),
-            capi=CapiSim(kube, fleet, ready_delay=ready_delay),
-            recorder=Recorder(kube, plane, fleet),
+            karmada=KarmadaSim(karmada, management, fleet),
+            capi=CapiSim(management, fleet, ready_delay=ready_delay),
+            recorder=Recorder(karmada, management, management_plane, fleet),
             interval=interval,
         )
         await harness.karmada.set_demand(fleet.initial_replicas)

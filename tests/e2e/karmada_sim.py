@@ -17,7 +17,7 @@ Each ``step()``:
 
 Capacity of a cluster = Ready nodes x ``fleet.replicas_per_node``: the base has ``base_nodes`` Ready nodes;
 the cloud's nodes are the MachineDeployment's Machines with a ``nodeRef`` (Ready ones count for capacity),
-read from the apiserver. Statuses are written only when they change, as Karmada's controllers do.
+read from the management cluster's API server (everything else is on the Karmada API server). Statuses are written only when they change, as Karmada's controllers do.
 
 Not modelled: Duplicated/Aggregated/dynamic weights, label/field selectors other than ``matchLabels``,
 cluster taints and tolerations, WorkloadRebalancer/``rescheduleTriggeredAt``, pod start-up time.
@@ -144,8 +144,11 @@ def _deployment_status(assigned: int, ready: int) -> dict[str, int]:
 class KarmadaSim:
     """The Karmada scheduler and controllers for ``fleet``'s workload and clusters."""
 
-    def __init__(self, kube: KubeClient, fleet: Fleet) -> None:
+    def __init__(self, kube: KubeClient, management: KubeClient, fleet: Fleet) -> None:
         self.kube = kube
+        """The Karmada API server."""
+        self.management = management
+        """The management cluster's API server (only to count the cloud cluster's Machines)."""
         self.fleet = fleet
         self.base_nodes = fleet.base_nodes
         """Ready nodes of the base cluster (change it to simulate a base losing nodes)."""
@@ -206,7 +209,7 @@ class KarmadaSim:
 
     async def cloud_nodes(self) -> tuple[int, int]:
         """(nodes, Ready nodes) of the cloud cluster: its Machines with a nodeRef, and the Ready ones."""
-        listed = await self.kube.list(
+        listed = await self.management.list(
             MACHINES,
             self.fleet.capi_namespace,
             label_selector=f"{DEPLOYMENT_NAME_LABEL}={self.fleet.machine_deployment}",

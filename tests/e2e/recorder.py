@@ -4,7 +4,11 @@ Recorded (each a list of ``Sample`` with ``time.monotonic()`` and the value, app
 changes): the MachineDeployment's ``spec.replicas`` and ``status.readyReplicas``, the PropagationPolicy's
 ``staticWeightList`` (as cluster -> weight) and the field managers that own it, the ResourceBinding's
 ``spec.clusters`` (cluster -> replicas), and the ``phase`` in every ``burstd-state-*`` ConfigMap of
-burstd's namespace (per ConfigMap).
+burstd's namespace (per ConfigMap). The MachineDeployment and the ConfigMaps are read from the management
+cluster's API server, the PropagationPolicy and the ResourceBinding from the Karmada API server.
+
+``poll()`` reads everything once. ``run()`` polls all but the state ConfigMaps, which it watches instead: a
+phase shorter than one poll (``Draining`` can last 0.1 s) is still recorded.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from integration.controlplane import ControlPlane
 from burstd.kube.client import MACHINE_DEPLOYMENTS, PROPAGATION_POLICIES, RESOURCE_BINDINGS, KubeClient
 from burstd.kube.errors import NotFound
 
+from .configmap_watch import ConfigMapWatch
 from .core import list_config_maps
 from .fleet import Fleet
 
@@ -98,9 +103,12 @@ def state_phase(config_map: Mapping[str, Any]) -> str:
 
 
 class Recorder:
-    def __init__(self, kube: KubeClient, plane: ControlPlane, fleet: Fleet) -> None:
-        self.kube = kube
-        self.plane = plane
+    def __init__(
+        self, karmada: KubeClient, management: KubeClient, management_plane: ControlPlane, fleet: Fleet
+    ) -> None:
+        self.karmada = karmada
+        self.management = management
+        self.management_plane = management_plane
         self.fleet = fleet
         self.md_replicas: History[int | None] = History()
         self.md_ready: History[int] = History()
@@ -110,6 +118,7 @@ class Recorder:
         self.phases: dict[str, History[str]] = {}
         """State ConfigMap name -> its phases."""
         self.polls = 0
+        self._watch: ConfigMapWatch | None = None
 
     def phase_history(self, policy: str | None = None) -> list[str]:
         """The phases recorded for ``policy`` (default: the fleet's policy)."""
@@ -121,28 +130,44 @@ class Recorder:
         fleet = self.fleet
         now = time.monotonic()
         try:
-            md = await self.kube.get(MACHINE_DEPLOYMENTS, fleet.machine_deployment, fleet.capi_namespace)
+            md = await self.management.get(
+                MACHINE_DEPLOYMENTS, fleet.machine_deployment, fleet.capi_namespace
+            )
         except NotFound:
             md = None
         if md is not None:
             self.md_replicas.add(md["spec"].get("replicas"), now)
             self.md_ready.add(int((md.get("status") or {}).get("readyReplicas") or 0), now)
-        pp = await self.kube.get(PROPAGATION_POLICIES, fleet.workload, fleet.namespace)
+        pp = await self.karmada.get(PROPAGATION_POLICIES, fleet.workload, fleet.namespace)
         preference = pp["spec"]["placement"].get("replicaScheduling", {}).get("weightPreference") or {}
         self.weights.add(weight_map(preference.get("staticWeightList")), now)
         self.weight_managers.add(weight_managers(pp), now)
-        rb = await self.kube.get(RESOURCE_BINDINGS, fleet.binding, fleet.namespace)
+        rb = await self.karmada.get(RESOURCE_BINDINGS, fleet.binding, fleet.namespace)
         self.binding_clusters.add(
             {c["name"]: int(c.get("replicas") or 0) for c in rb["spec"].get("clusters") or []}, now
         )
-        for cm in await list_config_maps(self.plane, fleet.burstd_namespace):
-            name = str(cm["metadata"]["name"])
-            if name.startswith(STATE_PREFIX):
-                self.phases.setdefault(name, History()).add(state_phase(cm), now)
+        if self._watch is None:
+            for cm in await list_config_maps(self.management_plane, fleet.burstd_namespace):
+                self._record_config_map(cm, now)
         self.polls += 1
 
+    def _record_config_map(self, cm: Mapping[str, Any], at: float) -> None:
+        name = str(cm["metadata"]["name"])
+        if name.startswith(STATE_PREFIX):
+            self.phases.setdefault(name, History()).add(state_phase(cm), at)
+
     async def run(self, interval: float = 0.2) -> None:
-        """``poll()`` every ``interval`` seconds until cancelled."""
-        while True:
-            await self.poll()
-            await asyncio.sleep(interval)
+        """Watch the state ConfigMaps and ``poll()`` the rest every ``interval`` seconds until cancelled."""
+        if self._watch is not None:
+            raise RuntimeError("the recorder is already running")
+        watch = ConfigMapWatch(self.management_plane, self.fleet.burstd_namespace, self._record_config_map)
+        self._watch = watch
+        watch.start()
+        try:
+            while True:
+                watch.check()
+                await self.poll()
+                await asyncio.sleep(interval)
+        finally:
+            watch.stop()
+            self._watch = None

@@ -1,5 +1,7 @@
-"""``burstd run`` end to end on the real apiserver, as a separate process with only ``deploy/``'s RBAC,
-against the harness playing Karmada and Cluster API.
+"""``burstd run`` end to end on two real API servers (one playing karmada-apiserver, one the Cluster API
+management cluster), as a separate process with only ``deploy/``'s RBAC on each (``rbac-karmada.yaml`` on
+the first, ``rbac-management.yaml`` on the second), against the harness playing Karmada and Cluster API.
+Every test also checks that each write went to its own server (``assert_each_write_on_its_own_server``).
 
 - the whole lifecycle: provision -> Ready -> shift -> burst -> drain -> nodes removed -> Idle;
 - killed (SIGKILL) mid-burst and restarted: it resumes, with no second scale-up;
@@ -24,16 +26,16 @@ from burstd.kube.client import PROPAGATION_POLICIES
 from .burstd_process import BurstdProcess, grant_deploy_rbac
 from .core import list_config_maps
 from .fleet import Fleet, policy_yaml
-from .harness import Harness, run_harness
+from .harness import Harness, Planes, run_harness
 
 T = TypeVar("T")
 LIFECYCLE = ["Idle", "Provisioning", "Shifting", "Bursting", "Draining", "Releasing", "Idle"]
 
 
-def run(plane: ControlPlane, fleet: Fleet, body: Callable[[Harness], Awaitable[T]]) -> T:
+def run(planes: Planes, fleet: Fleet, body: Callable[[Harness], Awaitable[T]]) -> T:
     async def main() -> T:
-        async with run_harness(plane, fleet, ready_delay=2.0) as h:
-            await asyncio.to_thread(grant_deploy_rbac, plane, fleet.burstd_namespace)
+        async with run_harness(*planes, fleet, ready_delay=2.0) as h:
+            await asyncio.to_thread(grant_deploy_rbac, planes, fleet.burstd_namespace)
             return await body(h)
 
     return asyncio.run(main())
@@ -59,7 +61,11 @@ async def events(plane: ControlPlane, namespace: str) -> list[dict[str, Any]]:
         plane.request, "GET", f"/apis/events.k8s.io/v1/namespaces/{namespace}/events"
     )
     assert status == 200, body
-    return [e for e in body.get("items") or [] if e.get("reportingController") == "burstd.io/burstd"]
+    return [e for e in body.get("items") or [] if _is_burstd(e)]
+
+
+def _is_burstd(event: dict[str, Any]) -> bool:
+    return event.get("reportingController") == "burstd.io/burstd"
 
 
 async def lease(plane: ControlPlane, namespace: str) -> dict[str, Any] | None:
@@ -67,6 +73,71 @@ async def lease(plane: ControlPlane, namespace: str) -> dict[str, Any] | None:
         plane.request, "GET", f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/burstd-leader"
     )
     return body if status == 200 else None
+
+
+KARMADA_GROUPS = frozenset(
+    {
+        "cluster.karmada.io",
+        "policy.karmada.io",
+        "work.karmada.io",
+        "autoscaling.karmada.io",
+        "apps.karmada.io",
+    }
+)
+CAPI_GROUP = "cluster.x-k8s.io"
+
+
+async def _get(plane: ControlPlane, path: str) -> tuple[int, Any]:
+    return await asyncio.to_thread(plane.request, "GET", path)
+
+
+async def _items(plane: ControlPlane, path: str) -> list[dict[str, Any]]:
+    status, body = await _get(plane, path)
+    assert status == 200, body
+    return [item for item in body.get("items") or [] if isinstance(item, dict)]
+
+
+def _group(event: dict[str, Any]) -> str:
+    """The API group of the object an Event is about (``""`` for the core group)."""
+    api_version = str((event.get("regarding") or {}).get("apiVersion") or "")
+    return api_version.rpartition("/")[0]
+
+
+async def assert_each_write_on_its_own_server(planes: Planes, fleet: Fleet) -> None:
+    """Nothing burstd keeps on the management plane (state ConfigMaps, Lease, Events about Cluster API
+    objects) is on the Karmada plane, in any namespace; every burstd Event is on the API server of the object
+    it is about; and the harness made each namespace on its own plane only, so a write to the wrong server
+    fails instead of landing somewhere nobody looks. (What must exist, the callers check on the right plane.)
+    """
+    k, m = planes
+    assert k.server != m.server
+    for ns in (fleet.capi_namespace, fleet.burstd_namespace):
+        status, _ = await _get(k, f"/api/v1/namespaces/{ns}")
+        assert status == 404, f"namespace {ns} exists on the Karmada plane"
+    status, _ = await _get(m, f"/api/v1/namespaces/{fleet.namespace}")
+    assert status == 404, f"namespace {fleet.namespace} exists on the management plane"
+    assert await events(k, fleet.capi_namespace) == []
+    # cluster-wide: none of burstd's management-side objects on the Karmada plane, in any namespace
+    state = [
+        f"{c['metadata']['namespace']}/{c['metadata']['name']}"
+        for c in await _items(k, "/api/v1/configmaps")
+        if c["metadata"]["name"].startswith("burstd-state-")
+    ]
+    assert state == []
+    held = [
+        f"{x['metadata']['namespace']}/{x['metadata']['name']}"
+        for x in await _items(k, "/apis/coordination.k8s.io/v1/leases")
+        if x["metadata"]["name"] == "burstd-leader"
+    ]
+    assert held == []
+    # Events: about Karmada objects on the Karmada plane, about Cluster API objects on the management plane
+    for plane, groups in ((k, KARMADA_GROUPS), (m, {CAPI_GROUP})):
+        misplaced = [
+            e["regarding"]
+            for e in await _items(plane, "/apis/events.k8s.io/v1/events")
+            if _is_burstd(e) and _group(e) not in groups
+        ]
+        assert misplaced == [], f"burstd Events on {plane.server} about objects of another API server"
 
 
 def phase_is(h: Harness, phase: str) -> Callable[[], bool]:
@@ -86,11 +157,11 @@ async def until(
 # ------------------------------------------------------------------------------------------ lifecycle
 
 
-def test_whole_burst_lifecycle_then_sigterm(control_plane: ControlPlane, tmp_path: Path) -> None:
+def test_whole_burst_lifecycle_then_sigterm(planes: Planes, tmp_path: Path) -> None:
     fleet = Fleet.unique()
 
     async def body(h: Harness) -> None:
-        proc = BurstdProcess(control_plane, fleet, tmp_path, policy_yaml(fleet)).start()
+        proc = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet)).start()
         try:
             await until(h, "burstd evaluated the idle fleet", phase_is(h, "Idle"), proc)
             await until(h, "/readyz is 200", lambda: proc.get("/readyz")[0] == 200, proc, 10)
@@ -141,9 +212,9 @@ def test_whole_burst_lifecycle_then_sigterm(control_plane: ControlPlane, tmp_pat
             assert 2 <= peak_nodes <= fleet.pool_max_nodes
             assert scale_ups(h.recorder.md_replicas.values) >= 1
 
-            reasons = {e["reason"] for e in await events(control_plane, fleet.capi_namespace)}
+            reasons = {e["reason"] for e in await events(planes.management, fleet.capi_namespace)}
             assert {"ScaledUp", "ScaledDown"} <= reasons, reasons
-            reasons = {e["reason"] for e in await events(control_plane, fleet.namespace)}
+            reasons = {e["reason"] for e in await events(planes.karmada, fleet.namespace)}
             assert "WeightsSet" in reasons, reasons
             cost = proc.metric("burstd_cloud_cost_total", policy=fleet.policy_name, currency="CNY")
             assert cost is not None
@@ -152,24 +223,24 @@ def test_whole_burst_lifecycle_then_sigterm(control_plane: ControlPlane, tmp_pat
 
             code = await asyncio.to_thread(proc.terminate, 20.0)
             assert code == 0, proc.log()[-3000:]
-            held = await lease(control_plane, fleet.burstd_namespace)
+            held = await lease(planes.management, fleet.burstd_namespace)
             assert held is not None
             assert not held["spec"].get("holderIdentity"), held
             assert "stopped" in proc.log()
+            assert "cannot record event" not in proc.log()  # no Event sent to a server that refused it
+            await assert_each_write_on_its_own_server(planes, fleet)
         finally:
             proc.close()
 
-    run(control_plane, fleet, body)
+    run(planes, fleet, body)
 
 
-def test_killed_mid_burst_resumes_without_a_second_scale_up(
-    control_plane: ControlPlane, tmp_path: Path
-) -> None:
+def test_killed_mid_burst_resumes_without_a_second_scale_up(planes: Planes, tmp_path: Path) -> None:
     fleet = Fleet.unique()
 
     async def body(h: Harness) -> None:
-        first = BurstdProcess(control_plane, fleet, tmp_path, policy_yaml(fleet), identity="burstd-a").start()
-        second = BurstdProcess(control_plane, fleet, tmp_path, policy_yaml(fleet), identity="burstd-b")
+        first = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet), identity="burstd-a").start()
+        second = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet), identity="burstd-b")
         try:
             await until(h, "Idle", phase_is(h, "Idle"), first)
             await h.karmada.set_demand(burst_demand(fleet))
@@ -204,19 +275,20 @@ def test_killed_mid_burst_resumes_without_a_second_scale_up(
                 90,
             )
             assert scale_ups(h.recorder.md_replicas.values) == scale_ups(before)
+            await assert_each_write_on_its_own_server(planes, fleet)
         finally:
             first.close()
             second.close()
 
-    run(control_plane, fleet, body)
+    run(planes, fleet, body)
 
 
-def test_two_processes_only_the_leader_writes(control_plane: ControlPlane, tmp_path: Path) -> None:
+def test_two_processes_only_the_leader_writes(planes: Planes, tmp_path: Path) -> None:
     fleet = Fleet.unique()
 
     async def body(h: Harness) -> None:
-        a = BurstdProcess(control_plane, fleet, tmp_path, policy_yaml(fleet), identity="burstd-a").start()
-        b = BurstdProcess(control_plane, fleet, tmp_path, policy_yaml(fleet), identity="burstd-b").start()
+        a = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet), identity="burstd-a").start()
+        b = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet), identity="burstd-b").start()
         try:
             await until(
                 h,
@@ -230,8 +302,11 @@ def test_two_processes_only_the_leader_writes(control_plane: ControlPlane, tmp_p
             await until(h, "phase Bursting", phase_is(h, "Bursting"), leader)
             writers = {
                 e["reportingInstance"]
-                for ns in (fleet.namespace, fleet.capi_namespace)
-                for e in await events(control_plane, ns)
+                for plane, ns in (
+                    (planes.karmada, fleet.namespace),
+                    (planes.management, fleet.capi_namespace),
+                )
+                for e in await events(plane, ns)
             }
             assert writers == {leader.identity}, writers
             assert (follower.metric("burstd_evaluations_total", policy=fleet.policy_name) or 0) == 0
@@ -251,27 +326,26 @@ def test_two_processes_only_the_leader_writes(control_plane: ControlPlane, tmp_p
             )
             late = {
                 e["reportingInstance"]
-                for e in await events(control_plane, fleet.capi_namespace)
+                for e in await events(planes.management, fleet.capi_namespace)
                 if e["reason"] == "ScaledDown"
             }
             assert late == {follower.identity}, late
+            await assert_each_write_on_its_own_server(planes, fleet)
         finally:
             a.close()
             b.close()
 
-    run(control_plane, fleet, body)
+    run(planes, fleet, body)
 
 
 # ------------------------------------------------------------------------------------------ never fight
 
 
-def test_a_person_editing_the_weights_makes_burstd_hold_and_report(
-    control_plane: ControlPlane, tmp_path: Path
-) -> None:
+def test_a_person_editing_the_weights_makes_burstd_hold_and_report(planes: Planes, tmp_path: Path) -> None:
     fleet = Fleet.unique()
 
     async def body(h: Harness) -> None:
-        proc = BurstdProcess(control_plane, fleet, tmp_path, policy_yaml(fleet)).start()
+        proc = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet)).start()
         try:
             await h.karmada.set_demand(burst_demand(fleet))
             await until(h, "phase Bursting", phase_is(h, "Bursting"), proc)
@@ -284,7 +358,7 @@ def test_a_person_editing_the_weights_makes_burstd_hold_and_report(
             }
             path = f"/apis/policy.karmada.io/v1alpha1/namespaces/{fleet.namespace}/propagationpolicies/{fleet.workload}?fieldManager=alice"
             status, answer = await asyncio.to_thread(
-                control_plane.request, "PATCH", path, patch, content_type="application/merge-patch+json"
+                planes.karmada.request, "PATCH", path, patch, content_type="application/merge-patch+json"
             )
             assert status == 200, answer
             await until(
@@ -304,26 +378,25 @@ def test_a_person_editing_the_weights_makes_burstd_hold_and_report(
             await asyncio.sleep(5)
             assert h.recorder.weights.last == mine
             assert h.recorder.weight_managers.last == ("alice",)
-            warnings = [e for e in await events(control_plane, fleet.namespace) if e["type"] == "Warning"]
+            warnings = [e for e in await events(planes.karmada, fleet.namespace) if e["type"] == "Warning"]
             assert any(e["reason"] == "WeightsChangedExternally" for e in warnings), warnings
             assert (
                 proc.metric("burstd_alert_active", policy=fleet.policy_name, code="WeightsChangedExternally")
                 == 1.0
             )
+            await assert_each_write_on_its_own_server(planes, fleet)
         finally:
             proc.close()
 
-    run(control_plane, fleet, body)
+    run(planes, fleet, body)
 
 
-def test_dry_run_writes_nothing_and_says_what_it_would_write(
-    control_plane: ControlPlane, tmp_path: Path
-) -> None:
+def test_dry_run_writes_nothing_and_says_what_it_would_write(planes: Planes, tmp_path: Path) -> None:
     fleet = Fleet.unique()
 
     async def body(h: Harness) -> None:
-        pp_before = await h.kube.get(PROPAGATION_POLICIES, fleet.workload, fleet.namespace)
-        proc = BurstdProcess(control_plane, fleet, tmp_path, policy_yaml(fleet), dry_run=True).start()
+        pp_before = await h.karmada_kube.get(PROPAGATION_POLICIES, fleet.workload, fleet.namespace)
+        proc = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet), dry_run=True).start()
         try:
             await h.karmada.set_demand(burst_demand(fleet))
             await until(
@@ -331,35 +404,38 @@ def test_dry_run_writes_nothing_and_says_what_it_would_write(
             )
             await asyncio.sleep(2)
             assert h.recorder.md_replicas.values == [0]
-            pp = await h.kube.get(PROPAGATION_POLICIES, fleet.workload, fleet.namespace)
+            pp = await h.karmada_kube.get(PROPAGATION_POLICIES, fleet.workload, fleet.namespace)
             assert pp["metadata"]["resourceVersion"] == pp_before["metadata"]["resourceVersion"]
-            assert await list_config_maps(control_plane, fleet.burstd_namespace) == []
-            assert await events(control_plane, fleet.capi_namespace) == []
-            assert await lease(control_plane, fleet.burstd_namespace) is None
+            assert await list_config_maps(planes.management, fleet.burstd_namespace) == []
+            assert await events(planes.management, fleet.capi_namespace) == []
+            assert await events(planes.karmada, fleet.namespace) == []
+            assert await lease(planes.management, fleet.burstd_namespace) is None
             assert proc.metric("burstd_dry_run") == 1.0
             decisions = json.loads(proc.get("/debug/decisions")[1])
             assert [d["policy"] for d in decisions] == [fleet.policy_name], decisions
+            await assert_each_write_on_its_own_server(planes, fleet)
         finally:
             proc.close()
 
-    run(control_plane, fleet, body)
+    run(planes, fleet, body)
 
 
-def test_once_evaluates_saves_releases_and_exits(control_plane: ControlPlane, tmp_path: Path) -> None:
+def test_once_evaluates_saves_releases_and_exits(planes: Planes, tmp_path: Path) -> None:
     fleet = Fleet.unique()
 
     async def body(h: Harness) -> None:
-        proc = BurstdProcess(control_plane, fleet, tmp_path, policy_yaml(fleet)).start("--once")
+        proc = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet)).start("--once")
         try:
             code = await asyncio.to_thread(proc.wait_exit, 60.0)
             assert code == 0, proc.log()[-3000:]
-            maps = await list_config_maps(control_plane, fleet.burstd_namespace)
+            maps = await list_config_maps(planes.management, fleet.burstd_namespace)
             assert [m["metadata"]["name"] for m in maps] == [fleet.state_config_map]
             assert maps[0]["data"]["phase"] == "Idle"
-            held = await lease(control_plane, fleet.burstd_namespace)
+            held = await lease(planes.management, fleet.burstd_namespace)
             assert held is not None
             assert not held["spec"].get("holderIdentity"), held
+            await assert_each_write_on_its_own_server(planes, fleet)
         finally:
             proc.close()
 
-    run(control_plane, fleet, body)
+    run(planes, fleet, body)

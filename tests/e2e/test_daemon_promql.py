@@ -8,18 +8,17 @@ import contextlib
 from pathlib import Path
 
 import pytest
-from integration.controlplane import ControlPlane
 from integration.prometheus_server import Exporter, PrometheusSetupError, start_prometheus
 
 from .burstd_process import BurstdProcess
 from .fleet import Fleet, policy_yaml
-from .harness import Harness
-from .test_daemon import phase_is, run, until
+from .harness import Harness, Planes
+from .test_daemon import assert_each_write_on_its_own_server, phase_is, run, until
 
 QUERY = "max(burstd_e2e_queue_depth)"
 
 
-def test_a_promql_signal_starts_and_ends_a_burst(control_plane: ControlPlane, tmp_path: Path) -> None:
+def test_a_promql_signal_starts_and_ends_a_burst(planes: Planes, tmp_path: Path) -> None:
     fleet = Fleet.unique()
     exporter = Exporter({'burstd_e2e_queue_depth{queue="orders"}': 0})
     with contextlib.ExitStack() as stack:
@@ -39,7 +38,7 @@ def test_a_promql_signal_starts_and_ends_a_burst(control_plane: ControlPlane, tm
 
         async def body(h: Harness) -> None:
             proc = BurstdProcess(
-                control_plane, fleet, tmp_path, policy, settings={"prometheus": {"url": prom.url}}
+                planes, fleet, tmp_path, policy, settings={"prometheus": {"url": prom.url}}
             ).start()
             try:
                 await until(h, "Idle", phase_is(h, "Idle"), proc)
@@ -62,7 +61,8 @@ def test_a_promql_signal_starts_and_ends_a_burst(control_plane: ControlPlane, tm
                     90,
                 )
                 assert "Provisioning" in h.recorder.phase_history()
+                await assert_each_write_on_its_own_server(planes, fleet)
             finally:
                 proc.close()
 
-        run(control_plane, fleet, body)
+        run(planes, fleet, body)

@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
-from integration.controlplane import ControlPlane
 
 from burstd.kube.client import (
     FEDERATED_HPAS,
@@ -20,6 +19,7 @@ from burstd.kube.client import (
     PROPAGATION_POLICIES,
     RESOURCE_BINDINGS,
 )
+from burstd.kube.errors import NotFound
 from burstd.kube.parse import parse_cluster
 from burstd.policy.loader import load_text
 from burstd.policy.spec import BurstPolicy
@@ -36,7 +36,7 @@ from .fleet import (
     policy_yaml,
     weights_body,
 )
-from .harness import Harness, run_harness
+from .harness import Harness, Planes, run_harness
 from .karmada_sim import merge_diff, resource_summary, static_weights
 from .recorder import weight_managers, weight_map
 from .webster import divide
@@ -44,19 +44,19 @@ from .webster import divide
 T = TypeVar("T")
 
 
-def run(plane: ControlPlane, body: Callable[[Harness], Awaitable[T]], **kwargs: Any) -> T:
+def run(planes: Planes, body: Callable[[Harness], Awaitable[T]], **kwargs: Any) -> T:
     """Run ``body`` inside a harness that is stepped by hand (``start=False``) unless told otherwise."""
 
     async def main() -> T:
         kwargs.setdefault("start", False)
-        async with run_harness(plane, **kwargs) as h:
+        async with run_harness(*planes, **kwargs) as h:
             return await body(h)
 
     return asyncio.run(main())
 
 
 async def set_weights(h: Harness, weights: dict[str, int], manager: str = BURSTD_MANAGER) -> None:
-    await h.kube.apply(
+    await h.karmada_kube.apply(
         PROPAGATION_POLICIES,
         weights_body(h.fleet, weights),
         field_manager=manager,
@@ -65,7 +65,7 @@ async def set_weights(h: Harness, weights: dict[str, int], manager: str = BURSTD
 
 
 async def binding(h: Harness) -> dict[str, Any]:
-    return await h.kube.get(RESOURCE_BINDINGS, h.fleet.binding, h.fleet.namespace)
+    return await h.karmada_kube.get(RESOURCE_BINDINGS, h.fleet.binding, h.fleet.namespace)
 
 
 def ready_by_cluster(rb: dict[str, Any]) -> dict[str, int]:
@@ -189,9 +189,9 @@ def test_policy_for_the_fleet_is_a_valid_burst_policy() -> None:
 # ------------------------------------------------------------------------------------------ on the apiserver
 
 
-def test_fleet_objects_and_initial_weights(control_plane: ControlPlane) -> None:
+def test_fleet_objects_and_initial_weights(planes: Planes) -> None:
     async def body(h: Harness) -> None:
-        fleet, kube = h.fleet, h.kube
+        fleet, kube = h.fleet, h.karmada_kube
         pp = await kube.get(PROPAGATION_POLICIES, fleet.workload, fleet.namespace)
         rs = pp["spec"]["placement"]["replicaScheduling"]
         assert (rs["replicaSchedulingType"], rs["replicaDivisionPreference"]) == ("Divided", "Weighted")
@@ -232,9 +232,17 @@ def test_fleet_objects_and_initial_weights(control_plane: ControlPlane) -> None:
             "name": "web",
         }
         assert (fhpa["spec"]["minReplicas"], fhpa["spec"]["maxReplicas"]) == (1, 400)
-        md = await kube.get(MACHINE_DEPLOYMENTS, fleet.machine_deployment, fleet.capi_namespace)
+        md = await h.management_kube.get(MACHINE_DEPLOYMENTS, fleet.machine_deployment, fleet.capi_namespace)
         assert md["spec"]["replicas"] == 0
         assert md["status"]["replicas"] == 0
+        # two API servers: each side's objects exist on its own server only
+        assert h.karmada_plane.server != h.management_plane.server
+        with pytest.raises(NotFound):
+            await kube.get(MACHINE_DEPLOYMENTS, fleet.machine_deployment, fleet.capi_namespace)
+        with pytest.raises(NotFound):
+            await h.management_kube.get(PROPAGATION_POLICIES, fleet.workload, fleet.namespace)
+        with pytest.raises(NotFound):
+            await h.management_kube.get(KARMADA_CLUSTERS, fleet.cloud_cluster)
         for name in fleet.clusters:
             cluster = await kube.get(KARMADA_CLUSTERS, name)
             summary = parse_cluster(cluster, 0.0)
@@ -243,14 +251,14 @@ def test_fleet_objects_and_initial_weights(control_plane: ControlPlane) -> None:
         assert base.allocatable.cpu == 16.0
         assert base.allocated.cpu == fleet.initial_replicas * 0.5
 
-    run(control_plane, body)
+    run(planes, body)
 
 
-def test_demand_reaches_the_federated_hpa_and_the_binding(control_plane: ControlPlane) -> None:
+def test_demand_reaches_the_federated_hpa_and_the_binding(planes: Planes) -> None:
     async def body(h: Harness) -> None:
         fleet = h.fleet
         assert await h.karmada.set_demand(12) == 12
-        fhpa = await h.kube.get(FEDERATED_HPAS, fleet.workload, fleet.namespace)
+        fhpa = await h.karmada_kube.get(FEDERATED_HPAS, fleet.workload, fleet.namespace)
         assert (fhpa["status"]["desiredReplicas"], fhpa["status"]["currentReplicas"]) == (12, 12)
         limited = find(fhpa["status"]["conditions"], "ScalingLimited")
         assert limited is not None
@@ -269,7 +277,7 @@ def test_demand_reaches_the_federated_hpa_and_the_binding(control_plane: Control
 
         # above maxReplicas: clamped, and the FederatedHPA says why
         assert await h.karmada.set_demand(500) == fleet.fhpa_max
-        fhpa = await h.kube.get(FEDERATED_HPAS, fleet.workload, fleet.namespace)
+        fhpa = await h.karmada_kube.get(FEDERATED_HPAS, fleet.workload, fleet.namespace)
         assert fhpa["status"]["desiredReplicas"] == fleet.fhpa_max
         limited = find(fhpa["status"]["conditions"], "ScalingLimited")
         assert limited is not None
@@ -279,24 +287,26 @@ def test_demand_reaches_the_federated_hpa_and_the_binding(control_plane: Control
         # weights are still base-only: everything goes to the base, where only 32 fit
         assert clusters_of(rb) == {fleet.base_cluster: fleet.fhpa_max}
         assert ready_by_cluster(rb) == {fleet.base_cluster: fleet.base_capacity}
-        base = parse_cluster(await h.kube.get(KARMADA_CLUSTERS, fleet.base_cluster), 0.0)
+        base = parse_cluster(await h.karmada_kube.get(KARMADA_CLUSTERS, fleet.base_cluster), 0.0)
         assert base.allocating.cpu == (fleet.fhpa_max - fleet.base_capacity) * 0.5
 
-    run(control_plane, body)
+    run(planes, body)
 
 
 def test_machines_follow_the_machine_deployment_and_become_ready_after_the_delay(
-    control_plane: ControlPlane,
+    planes: Planes,
 ) -> None:
     async def body(h: Harness) -> None:
         fleet = h.fleet
         started = time.monotonic()
-        await h.kube.patch_scale(MACHINE_DEPLOYMENTS, fleet.machine_deployment, 3, fleet.capi_namespace)
+        await h.management_kube.patch_scale(
+            MACHINE_DEPLOYMENTS, fleet.machine_deployment, 3, fleet.capi_namespace
+        )
         await h.capi.step()
         machines = await h.capi.machines()
         assert len(machines) == 3
         assert not any(is_ready(m) for m in machines)
-        md = await h.kube.get(MACHINE_DEPLOYMENTS, fleet.machine_deployment, fleet.capi_namespace)
+        md = await h.management_kube.get(MACHINE_DEPLOYMENTS, fleet.machine_deployment, fleet.capi_namespace)
         assert (md["status"]["replicas"], md["status"]["readyReplicas"], md["status"]["phase"]) == (
             3,
             0,
@@ -309,16 +319,20 @@ def test_machines_follow_the_machine_deployment_and_become_ready_after_the_delay
 
         async def all_ready() -> bool:
             await h.capi.step()
-            md = await h.kube.get(MACHINE_DEPLOYMENTS, fleet.machine_deployment, fleet.capi_namespace)
+            md = await h.management_kube.get(
+                MACHINE_DEPLOYMENTS, fleet.machine_deployment, fleet.capi_namespace
+            )
             return bool(md["status"]["readyReplicas"] == 3)
 
         await h.wait_for("3 Ready machines", all_ready, timeout=20)
         assert time.monotonic() - started >= h.capi.ready_delay
-        md = await h.kube.get(MACHINE_DEPLOYMENTS, fleet.machine_deployment, fleet.capi_namespace)
+        md = await h.management_kube.get(MACHINE_DEPLOYMENTS, fleet.machine_deployment, fleet.capi_namespace)
         assert (md["status"]["availableReplicas"], md["status"]["upToDateReplicas"]) == (3, 3)
         assert md["status"]["selector"] == h.capi.selector
         # /scale reads the status back through the CRD's scale subresource
-        scale = await h.kube.get_scale(MACHINE_DEPLOYMENTS, fleet.machine_deployment, fleet.capi_namespace)
+        scale = await h.management_kube.get_scale(
+            MACHINE_DEPLOYMENTS, fleet.machine_deployment, fleet.capi_namespace
+        )
         assert (scale["spec"]["replicas"], scale["status"]["replicas"]) == (3, 3)
         for m in await h.capi.machines():
             assert is_ready(m)
@@ -327,19 +341,21 @@ def test_machines_follow_the_machine_deployment_and_become_ready_after_the_delay
         assert [s.replicas for s in h.capi.replicas_seen] == [0, 3]
         assert (h.capi.machines_created, h.capi.machines_deleted) == (3, 0)
         # the cloud cluster now has 3 nodes
-        cloud = await h.kube.get(KARMADA_CLUSTERS, fleet.cloud_cluster)
+        cloud = await h.karmada_kube.get(KARMADA_CLUSTERS, fleet.cloud_cluster)
         await h.karmada.step()
-        cloud = await h.kube.get(KARMADA_CLUSTERS, fleet.cloud_cluster)
+        cloud = await h.karmada_kube.get(KARMADA_CLUSTERS, fleet.cloud_cluster)
         assert cloud["status"]["nodeSummary"] == {"totalNum": 3, "readyNum": 3}
         assert parse_cluster(cloud, 0.0).allocatable.cpu == 24.0
 
-    run(control_plane, body, ready_delay=1.0)
+    run(planes, body, ready_delay=1.0)
 
 
-def test_scale_in_deletes_marked_then_unhealthy_then_newest_machines(control_plane: ControlPlane) -> None:
+def test_scale_in_deletes_marked_then_unhealthy_then_newest_machines(planes: Planes) -> None:
     async def body(h: Harness) -> None:
         fleet = h.fleet
-        await h.kube.patch_scale(MACHINE_DEPLOYMENTS, fleet.machine_deployment, 4, fleet.capi_namespace)
+        await h.management_kube.patch_scale(
+            MACHINE_DEPLOYMENTS, fleet.machine_deployment, 4, fleet.capi_namespace
+        )
         h.capi.ready_delay = 0.0
         await h.capi.step()
         await h.capi.step()
@@ -347,28 +363,32 @@ def test_scale_in_deletes_marked_then_unhealthy_then_newest_machines(control_pla
         assert h.capi.created == [m0, m1, m2, m3]
         assert all(is_ready(m) for m in await h.capi.machines())
         await h.capi.fail(m1)
-        await h.kube.merge_patch(
+        await h.management_kube.merge_patch(
             MACHINES,
             m0,
             {"metadata": {"annotations": {DELETE_MACHINE: "2025-01-01T00:00:00Z"}}},
             fleet.capi_namespace,
         )
-        await h.kube.patch_scale(MACHINE_DEPLOYMENTS, fleet.machine_deployment, 1, fleet.capi_namespace)
+        await h.management_kube.patch_scale(
+            MACHINE_DEPLOYMENTS, fleet.machine_deployment, 1, fleet.capi_namespace
+        )
         await h.capi.step()
         assert h.capi.deleted == [m0, m1, m3]
         assert [m["metadata"]["name"] for m in await h.capi.machines()] == [m2]
-        md = await h.kube.get(MACHINE_DEPLOYMENTS, fleet.machine_deployment, fleet.capi_namespace)
+        md = await h.management_kube.get(MACHINE_DEPLOYMENTS, fleet.machine_deployment, fleet.capi_namespace)
         assert (md["status"]["replicas"], md["status"]["readyReplicas"]) == (1, 1)
-        await h.kube.patch_scale(MACHINE_DEPLOYMENTS, fleet.machine_deployment, 0, fleet.capi_namespace)
+        await h.management_kube.patch_scale(
+            MACHINE_DEPLOYMENTS, fleet.machine_deployment, 0, fleet.capi_namespace
+        )
         await h.capi.step()
         assert await h.capi.machines() == []
         assert [s.replicas for s in h.capi.replicas_seen] == [0, 4, 1, 0]
         assert (h.capi.machines_created, h.capi.machines_deleted) == (4, 4)
 
-    run(control_plane, body)
+    run(planes, body)
 
 
-def test_weights_split_replicas_and_readiness_follows_cloud_capacity(control_plane: ControlPlane) -> None:
+def test_weights_split_replicas_and_readiness_follows_cloud_capacity(planes: Planes) -> None:
     """Running in the background: demand 40 over weights 1:1 -> 20/20; the cloud's pods are Pending until
     its nodes are Ready, then as many run as its Ready nodes hold (16 per node)."""
 
@@ -383,6 +403,12 @@ def test_weights_split_replicas_and_readiness_follows_cloud_capacity(control_pla
         async def ready_is(expected: dict[str, int]) -> bool:
             return ready_by_cluster(await binding(h)) == expected
 
+        async def cpu_is(cluster: str, expected: tuple[float, float, float]) -> bool:
+            """The Cluster's (allocatable, allocated, allocating) cpu. The sim writes the Clusters' statuses
+            after the binding's, so a test that saw the binding change waits for these too."""
+            c = parse_cluster(await h.karmada_kube.get(KARMADA_CLUSTERS, cluster), 0.0)
+            return (c.allocatable.cpu, c.allocated.cpu, c.allocating.cpu) == expected
+
         # the scheduler writes spec.clusters, then the status: wait for the status too
         await h.wait_for("20 ready on the base, 0 in the cloud", lambda: ready_is({base: 20, cloud: 0}))
         rb = await binding(h)
@@ -390,28 +416,28 @@ def test_weights_split_replicas_and_readiness_follows_cloud_capacity(control_pla
             {"targetCluster": {"clusterNames": [base]}, "weight": 1},
             {"targetCluster": {"clusterNames": [cloud]}, "weight": 1},
         ]
-        summary = parse_cluster(await h.kube.get(KARMADA_CLUSTERS, cloud), 0.0)
-        assert (summary.allocatable.cpu, summary.allocated.cpu, summary.allocating.cpu) == (0.0, 0.0, 10.0)
+        await h.wait_for("no cloud node, 20 pending", lambda: cpu_is(cloud, (0.0, 0.0, 10.0)), timeout=5)
 
-        await h.kube.patch_scale(MACHINE_DEPLOYMENTS, fleet.machine_deployment, 1, fleet.capi_namespace)
+        await h.management_kube.patch_scale(
+            MACHINE_DEPLOYMENTS, fleet.machine_deployment, 1, fleet.capi_namespace
+        )
 
         waited = await h.wait_for("16 ready in the cloud", lambda: ready_is({base: 20, cloud: 16}))
         assert waited >= h.capi.ready_delay - h.interval
-        summary = parse_cluster(await h.kube.get(KARMADA_CLUSTERS, cloud), 0.0)
-        assert (summary.allocatable.cpu, summary.allocated.cpu, summary.allocating.cpu) == (8.0, 8.0, 2.0)
+        await h.wait_for(
+            "1 cloud node, 16 running, 4 pending", lambda: cpu_is(cloud, (8.0, 8.0, 2.0)), timeout=5
+        )
+        summary = parse_cluster(await h.karmada_kube.get(KARMADA_CLUSTERS, cloud), 0.0)
         assert (summary.allocatable.memory, summary.allocated.memory, summary.allocating.memory) == (
             32 * GI,
             16 * GI,
             4 * GI,
         )
-        base_summary = parse_cluster(await h.kube.get(KARMADA_CLUSTERS, base), 0.0)
-        assert (base_summary.allocatable.cpu, base_summary.allocated.cpu, base_summary.allocating.cpu) == (
-            16.0,
-            10.0,
-            0.0,
-        )
+        assert await cpu_is(base, (16.0, 10.0, 0.0))  # written before the cloud's, in the same pass
 
-        await h.kube.patch_scale(MACHINE_DEPLOYMENTS, fleet.machine_deployment, 2, fleet.capi_namespace)
+        await h.management_kube.patch_scale(
+            MACHINE_DEPLOYMENTS, fleet.machine_deployment, 2, fleet.capi_namespace
+        )
         await h.wait_for("20 ready in the cloud", lambda: ready_is({base: 20, cloud: 20}))
         rb = await binding(h)
         assert {a["clusterName"]: a["health"] for a in rb["status"]["aggregatedStatus"]} == {
@@ -439,16 +465,16 @@ def test_weights_split_replicas_and_readiness_follows_cloud_capacity(control_pla
             {base: 40},
         ]
 
-    run(control_plane, body, start=True, ready_delay=1.0, interval=0.1)
+    run(planes, body, start=True, ready_delay=1.0, interval=0.1)
 
 
-def test_recorder_sees_another_manager_and_state_phases(control_plane: ControlPlane) -> None:
+def test_recorder_sees_another_manager_and_state_phases(planes: Planes) -> None:
     """A person's forced apply takes the weights over (the managers change); state ConfigMaps' phases are
     recorded per policy."""
 
     async def body(h: Harness) -> None:
         fleet, rec = h.fleet, h.recorder
-        await h.kube.apply(
+        await h.karmada_kube.apply(
             PROPAGATION_POLICIES,
             weights_body(fleet, {fleet.base_cluster: 2, fleet.cloud_cluster: 1}),
             field_manager="kubectl-edit",
@@ -464,10 +490,10 @@ def test_recorder_sees_another_manager_and_state_phases(control_plane: ControlPl
             }
             path = f"/api/v1/namespaces/{fleet.burstd_namespace}/configmaps"
             if phase == "Idle":
-                status, _ = await asyncio.to_thread(h.plane.request, "POST", path, cm)
+                status, _ = await asyncio.to_thread(h.management_plane.request, "POST", path, cm)
             else:
                 status, _ = await asyncio.to_thread(
-                    h.plane.request, "PUT", f"{path}/{fleet.state_config_map}", cm
+                    h.management_plane.request, "PUT", f"{path}/{fleet.state_config_map}", cm
                 )
             assert status in (200, 201)
             await rec.poll()
@@ -478,4 +504,4 @@ def test_recorder_sees_another_manager_and_state_phases(control_plane: ControlPl
         ]
         assert rec.weight_managers.values == [(BURSTD_MANAGER,), ("kubectl-edit",)]
 
-    run(control_plane, body)
+    run(planes, body)
