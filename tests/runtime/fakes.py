@@ -287,9 +287,13 @@ class FakeCaches:
     """What ``Daemon._round`` reads of the watch caches: a snapshot."""
 
     snap: Snapshot
+    synced: bool = True
 
     def snapshot(self) -> Snapshot:
         return self.snap
+
+    def unsynced(self) -> list[str]:
+        return [] if self.synced else ["machines.cluster.x-k8s.io/v1beta2"]
 
 
 def caches(snap: Snapshot) -> Caches:

@@ -297,3 +297,41 @@ def test_the_round_reports_the_earliest_wake_up_and_exports_the_state() -> None:
     assert sample(d.metrics, "burstd_pool_target_nodes", policy=WEB, pool=POOL) == 1
     assert sample(d.metrics, "burstd_policy_phase", policy=WEB, phase="Provisioning") == 1
     assert d._decisions() == [runner.last]
+
+
+# ------------------------------------------------------------------------------------------ robustness
+
+
+def test_no_decision_while_a_needed_cache_is_still_listing() -> None:
+    d, actuator, store = daemon([policy(WEB)])
+    store.stored[WEB] = Stored(BurstState(), "41")
+    asyncio.run(load_all(d, store))
+    fake = caches(snapshot(desired=40))
+    cast(Any, fake).synced = False
+    assert asyncio.run(d._round(fake, {}, T0 + 1)) is None
+    assert actuator.applied == []
+    assert store.saves == []
+    assert actuator.preflights == []
+
+
+class _Unreachable(FakeActuator):
+    async def preflight(self, policy: BurstPolicy) -> list[str]:
+        from burstd.kube.errors import ServerError
+
+        raise ServerError("cannot reach the API server (get machinedeployments)", status=0, target=None)
+
+
+def test_an_api_error_while_checking_targets_skips_the_policy_for_this_round_only() -> None:
+    d = Daemon(load_settings(None), [policy(WEB)])
+    broken, store = _Unreachable(), FakeStore()
+    install(d, (broken, store), (FakeActuator(), FakeStore()))
+    store.stored[WEB] = Stored(BurstState(), "41")
+    asyncio.run(load_all(d, store))
+    round_(d, snapshot(desired=40))  # must not raise
+    assert broken.applied == []
+    assert sample(d.metrics, "burstd_evaluation_errors_total", policy=WEB, error="ServerError") == 1
+
+    fine = FakeActuator()
+    install(d, (fine, store), (FakeActuator(), FakeStore()))
+    round_(d, snapshot(desired=40), now=T0 + 2)
+    assert scale_ups(fine.actions()) == [(POOL, 0, 1)]
