@@ -8,7 +8,7 @@
 #   BURSTD_KUBE_VERSION     k8s.io/kubernetes release to build (default below)
 #   BURSTD_TESTENV_CACHE    cache root (default $HOME/.cache/burstd-testenv)
 #   BURSTD_TESTENV_REBUILD  set to 1 to rebuild even if the cached binary has the right version
-#   GO                      the go command (default: `go` on PATH, else /usr/local/go/bin/go)
+#   GO                      the go command (default: install-go.sh: `go` on PATH, /usr/local/go/bin/go, else fetched)
 #
 # The binary lands in $BURSTD_TESTENV_CACHE/<version>/kube-apiserver and is rebuilt only when the version
 # changes. k8s.io/kubernetes cannot be `go install`ed: its go.mod replaces the k8s.io/* staging modules

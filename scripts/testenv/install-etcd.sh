@@ -12,7 +12,7 @@
 #   BURSTD_ETCD_VERSION     etcd release for the go source (default below)
 #   BURSTD_TESTENV_CACHE    cache root (default $HOME/.cache/burstd-testenv)
 #   BURSTD_TESTENV_REBUILD  set to 1 to rebuild even if the cached binary has the right version
-#   GO                      the go command (default: `go` on PATH, else /usr/local/go/bin/go)
+#   GO                      the go command (default: install-go.sh: `go` on PATH, /usr/local/go/bin/go, else fetched)
 #
 # The go source builds $BURSTD_TESTENV_CACHE/<version>/etcd from a throw-away wrapper module: etcd's
 # server module replaces its sibling modules (api, client/pkg, client/v3, pkg) with ../ paths, so the

@@ -4,14 +4,12 @@
 # The cache root: binaries live OUTSIDE the repository, one directory per version.
 testenv_cache() { printf '%s\n' "${BURSTD_TESTENV_CACHE:-$HOME/.cache/burstd-testenv}"; }
 
-# find_go: sets GO to a usable go command or dies.
+# find_go: sets GO to a usable go command (install-go.sh: the installed one, else one fetched from the
+# Go module proxy) or dies.
 find_go() {
   GO="${GO:-}"
   if [[ -z "$GO" ]]; then
-    if command -v go >/dev/null 2>&1; then GO=go
-    elif [[ -x /usr/local/go/bin/go ]]; then GO=/usr/local/go/bin/go
-    else die "no Go toolchain: put 'go' on PATH or set GO=/path/to/go"
-    fi
+    GO="$("$(dirname "${BASH_SOURCE[0]}")/install-go.sh")" || die "no Go toolchain and none could be fetched"
   fi
   "$GO" version >/dev/null 2>&1 || die "'$GO version' failed"
 }
