@@ -156,8 +156,11 @@ class CapiActuator:
             await self._events.emit(regarding, "Warning", why.reason, type(action).__name__, why.message)
         return ActionResult(action, "refused", why.message)
 
-    async def scale(self, policy: BurstPolicy, action: ScalePool) -> ActionResult:
-        """Set ``spec.replicas`` through ``/scale``, unless it already holds or the object is refused."""
+    async def _managed(
+        self, policy: BurstPolicy, action: ScalePool | MarkMachines
+    ) -> ActionResult | tuple[_Kind, Resource, NamespacedRef, ObjectRef]:
+        """The pool's MachineDeployment/MachinePool (kind, resource served, ref, Event target), or why it is
+        refused."""
         target = self._target(policy, action.pool)
         if isinstance(target, str):
             log.warning("refused to %s: %s", describe(action), target)
@@ -168,6 +171,14 @@ class CapiActuator:
         refused = await self._refuse(action, obj, regarding)
         if refused is not None:
             return refused
+        return kind, resource, ref, regarding
+
+    async def scale(self, policy: BurstPolicy, action: ScalePool) -> ActionResult:
+        """Set ``spec.replicas`` through ``/scale``, unless it already holds or the object is refused."""
+        found = await self._managed(policy, action)
+        if isinstance(found, ActionResult):
+            return found
+        _, resource, ref, regarding = found
         scale = await self._client.get_scale(resource, ref.name, ref.namespace)
         current = int(dig(scale, "spec", "replicas") or 0)
         if current == action.nodes:
@@ -183,16 +194,10 @@ class CapiActuator:
 
     async def mark(self, policy: BurstPolicy, action: MarkMachines) -> ActionResult:
         """Annotate each named Machine of the pool with ``cluster.x-k8s.io/delete-machine``."""
-        target = self._target(policy, action.pool)
-        if isinstance(target, str):
-            log.warning("refused to %s: %s", describe(action), target)
-            return ActionResult(action, "refused", target)
-        kind, ref = target
-        resource, obj = await self.read(kind.primary, kind.fallback, ref.name, ref.namespace)
-        regarding = ref_of(obj, resource.api_version, resource.kind)
-        refused = await self._refuse(action, obj, regarding)
-        if refused is not None:
-            return refused
+        found = await self._managed(policy, action)
+        if isinstance(found, ActionResult):
+            return found
+        kind, _, ref, regarding = found
         ns = ref.namespace
         todo: list[tuple[Resource, str]] = []
         skipped: list[str] = []
