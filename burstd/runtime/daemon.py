@@ -328,9 +328,7 @@ class Daemon:
                 self.metrics.evaluation_errors.labels(name, type(exc).__name__).inc()
                 log.exception("policy %s: evaluation failed unexpectedly: %s", name, exc)
                 continue
-            self.metrics.set_view(
-                name, runner.view(runner.world(snap, signals, budget.get(name, FleetBudget())))
-            )
+            self.metrics.set_view(name, runner.view())
             self.metrics.set_held(name, set(evaluation.held))
             log.info(
                 "policy %s: phase %s; %s",

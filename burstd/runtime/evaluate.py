@@ -80,6 +80,8 @@ class PolicyRunner:
     #: preflight has passed once since the policy was loaded
     checked: bool = False
     last: Evaluation | None = None
+    #: the world of the last evaluation (for the metrics; not rebuilt)
+    seen: World | None = None
 
     @property
     def name(self) -> str:
@@ -169,10 +171,13 @@ class PolicyRunner:
         held: list[str] | None = None,
     ) -> Evaluation:
         held_all = tuple(sorted(set(held or ()) | set(self.blocked) | _engine_holds(self.state)))
+        self.seen = world
         self.last = Evaluation(self.name, now, phase, reasons, actions, wake_at, held_all)
         return self.last
 
-    def view(self, world: World) -> PolicyView:
+    def view(self) -> PolicyView:
+        """What the metrics export for this policy: its state and the pools of the last world it saw."""
+        world = self.seen
         currency = "CNY"
         for p in self.policy.spec.burst.pools:
             if p.price is not None:
@@ -181,8 +186,8 @@ class PolicyRunner:
         return PolicyView(
             state=self.state,
             currency=currency,
-            nodes={n: p.existing for n, p in world.pools.items()},
-            ready={n: p.ready for n, p in world.pools.items()},
+            nodes={n: p.existing for n, p in world.pools.items()} if world else {},
+            ready={n: p.ready for n, p in world.pools.items()} if world else {},
         )
 
 
