@@ -24,6 +24,7 @@ from burstd.engine.forecast import forecast, keep_for, peak, peak_leaves, record
 from burstd.engine.ledger import accrue
 from burstd.engine.plan import Plan
 from burstd.engine.pools import Limits, allocate, preference, price_of
+from burstd.engine.retire import effective, finish
 from burstd.engine.scaling import scale
 from burstd.engine.share import balanced
 from burstd.engine.shifting import shift
@@ -31,13 +32,21 @@ from burstd.engine.statics import statics
 from burstd.engine.triggers import evaluate
 from burstd.engine.windows import window_floor
 from burstd.model.actions import Hold, Severity
-from burstd.model.decision import Decision
+from burstd.model.decision import Decision, HoldReason
 from burstd.model.state import BurstState, Phase
 from burstd.model.world import World
 from burstd.policy.spec import BurstPolicy
 
 
 def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> Decision:
+    # Retiring pools and workloads (removed from the policy, see engine.retire) are decided on with the
+    # policy; one the world no longer shows is gone (its object was deleted) and is forgotten below.
+    seen = _without_unseen(world, state)
+    forgotten = {*state.retiring_pools, *state.retiring_workloads} - {
+        *seen.retiring_pools,
+        *seen.retiring_workloads,
+    }
+    policy = effective(policy, seen, gone=forgotten)
     spec = policy.spec
     pools = spec.burst.pools
     prices = {p.name: price_of(p, world.pools.get(p.name)) for p in pools}
@@ -47,16 +56,27 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
     demand = demand_of(world, policy)
     missing = _missing(world, policy, demand)
     if demand is None or missing:
-        return _hold(replace(state, ledger=ledger), plan, f"not observed yet: {', '.join(missing)}; holding")
+        return _hold(
+            replace(state, ledger=ledger),
+            plan,
+            HoldReason.NOT_OBSERVED,
+            f"not observed yet: {', '.join(missing)}; holding",
+        )
     stale = _stale(world, policy, demand, now)
     if stale:
         # A threshold must be seen holding on fresh data for its whole `for`: restart every timer.
         return _hold(
             replace(state, holding_since={}, ledger=ledger),
             plan,
+            HoldReason.STALE,
             f"observations older than signalMaxAge "
             f"({spec.safety.signal_max_age:g}s): {', '.join(stale)}; holding (no scale-in on stale data)",
         )
+    for name in sorted(set(state.retiring_pools) - set(seen.retiring_pools)):
+        plan.reasons.append(f"retiring pool {name} is no longer observed (its object is gone): forgotten")
+    for key in sorted(set(state.retiring_workloads) - set(seen.retiring_workloads)):
+        plan.reasons.append(f"retiring workload {key} is no longer observed: forgotten")
+    state = _adopt_own_weights(world, seen, now)
     drift = _weights_drift(world, policy, state)
     if drift:
         plan.alert(
@@ -65,7 +85,12 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
             f"staticWeightList of {drift} was changed by someone else; burstd holds this policy and does "
             "not fight: restore burstd's weights or reset its state to resume",
         )
-        return _hold(replace(state, ledger=ledger), plan, f"weights of {drift} changed externally; holding")
+        return _hold(
+            replace(state, ledger=ledger),
+            plan,
+            HoldReason.WEIGHTS_CHANGED_EXTERNALLY,
+            f"weights of {drift} changed externally; holding",
+        )
 
     # --- signals and triggers -------------------------------------------------------------------
     max_age = spec.safety.signal_max_age
@@ -97,13 +122,20 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
         plan.reasons.append(f"schedule {window_name}: at least {floor_nodes} cloud nodes")
 
     # --- pool health: stock-outs, failed launches, provisioning timeouts ---------------------------
-    previous = {
-        p.name: state.pool_targets.get(p.name, _clamp(world.pools[p.name].desired, p.nodes.min, p.nodes.max))
-        for p in pools
-    }
+    # What each pool holds now is what it is observed to hold (spec.replicas), never what the state last
+    # recorded: a crash between an action and the state save, or a state from an older save, must not
+    # make burstd forget nodes (or ask for them twice).
+    previous = {p.name: world.pools[p.name].desired for p in pools}
     backoff = {k: v for k, v in state.backoff_until.items() if v > now}
     waiting = [p.name for p in pools if previous[p.name] > world.pools[p.name].ready]
-    clocks = state.provisioning_since
+    # A provisioning clock times the request the state recorded while the pool waits for it; a pool that
+    # waits for nothing, or now asks for another count (a request the state never saw: a crash before the
+    # save, a state from an older save), starts anew.
+    clocks = {
+        p: since
+        for p, since in state.provisioning_since.items()
+        if p in waiting and state.pool_targets.get(p) == world.pools[p].desired
+    }
     for name in waiting:
         pool = world.pools[name]
         why = None
@@ -132,7 +164,16 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
     recent = peak(history, now - window)
     floor_wanted = max(0, math.ceil(max(recent or 0.0, expected) * headroom - 1e-9) - base_total)
     target = state.target_cloud_replicas
-    if state.phase == Phase.IDLE:
+    # Nodes above the pools' minimum with no burst recorded (a crash before the state save, a state lost or
+    # from an older save): a burst is in progress and is sized from demand now, not started or ignored.
+    adopted = state.phase == Phase.IDLE and any(
+        max(world.pools[p.name].desired, world.pools[p.name].existing) > p.nodes.min for p in pools
+    )
+    if adopted:
+        plan.reasons.append(
+            "cloud nodes found with no burst recorded: taking them over as a burst in progress"
+        )
+    if state.phase == Phase.IDLE and not adopted:
         if out.held or floor_nodes > 0:
             if out.held and wanted == 0:
                 first = next((p for p in preference(policy, world.pools) if usable[p.name]), None)
@@ -176,9 +217,8 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
         world.budget.max_hourly_cost,
     )
     order = preference(policy, world.pools)
-    alloc = allocate(
-        target, floor_nodes, previous, order, per_node, usable, prices, Limits(node_limit, cost_limit)
-    )
+    limits = Limits(node_limit, cost_limit)
+    alloc = allocate(target, floor_nodes, previous, order, per_node, usable, prices, limits)
     targets = alloc.targets
     capacity_all = sum(targets[p] * per_node[p] for p in targets)
     if alloc.capped_by and (target > capacity_all or floor_nodes > sum(targets.values())):
@@ -189,6 +229,12 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
             f"cloud capacity capped by {alloc.capped_by}: wanted {target} replicas, can hold {capacity_all}",
         )
         target = min(target, capacity_all)
+    need = min(target, wanted)
+    if need < target:
+        # The target is held above today's demand (scale-in not yet due): it keeps the nodes there are but
+        # buys none beyond what today's demand needs (nodes lost, or a target from an older state).
+        up = allocate(need, floor_nodes, previous, order, per_node, usable, prices, limits).targets
+        targets = {p: n if n <= previous[p] else min(n, max(previous[p], up[p])) for p, n in targets.items()}
 
     # --- the cloud share ---------------------------------------------------------------------------
     cloud_clusters = statics(policy).cloud_clusters
@@ -284,9 +330,58 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
         )
     changes["alerts"] = tuple(sorted(plan.alerts))
     new_state = replace(state, **changes)
+    new_state = finish(new_state, *_retired(world, policy, new_state, final, plan))
     if not plan.actions:
         plan.actions.append(Hold(plan.reasons[-1] if plan.reasons else f"{phase.value}: nothing to change"))
     return Decision(new_state, tuple(plan.actions), tuple(plan.reasons), min(plan.wakes, default=None))
+
+
+def _without_unseen(world: World, state: BurstState) -> BurstState:
+    """``state`` without the retiring pools and workloads the world does not show (their objects are
+    gone: nothing left to release or move)."""
+    keys = {w.key for w in world.workloads}
+    pools = {n for n in state.retiring_pools if n not in world.pools}
+    workloads = {k for k in state.retiring_workloads if k not in keys}
+    return finish(state, pools, workloads)
+
+
+def _retired(
+    world: World, policy: BurstPolicy, state: BurstState, final: Mapping[str, int], plan: Plan
+) -> tuple[set[str], set[str]]:
+    """Retiring pools seen empty, and retiring workloads whose weights and replicas are back on the base."""
+    pools = {
+        n
+        for n in state.retiring_pools
+        if final.get(n) == 0 and world.pools[n].desired == 0 and world.pools[n].existing == 0
+    }
+    cloud = set(statics(policy).cloud_clusters)
+    by_key = {w.key: w for w in world.workloads}
+    workloads = {
+        k
+        for k in state.retiring_workloads
+        if k in by_key
+        and state.shifted.get(k, 0) == 0
+        and not cloud & set(state.weights.get(k, {}))
+        and not any(n > 0 for c, n in by_key[k].replicas_by_cluster.items() if c in cloud)
+    }
+    for name in sorted(pools):
+        plan.reasons.append(f"retiring pool {name} is empty: forgotten")
+    for key in sorted(workloads):
+        plan.reasons.append(f"retiring workload {key} is back on the base: burstd no longer manages it")
+    return pools, workloads
+
+
+def _adopt_own_weights(world: World, state: BurstState, now: float) -> BurstState:
+    """Weights owned by burstd alone that differ from the state's were written by burstd after its last
+    save (a crash in between): take them as burstd's. The next move waits its interval from now."""
+    adopted = {
+        w.key: dict(w.weights)
+        for w in world.workloads
+        if w.weights_by_burstd and w.weights and dict(w.weights) != dict(state.weights.get(w.key, {}))
+    }
+    if not adopted:
+        return state
+    return replace(state, weights={**state.weights, **adopted}, last_shift_at=now)
 
 
 def _releasing(final: Mapping[str, int], previous: Mapping[str, int]) -> bool:
@@ -331,15 +426,12 @@ def _weights_drift(world: World, policy: BurstPolicy, state: BurstState) -> str 
     return None
 
 
-def _hold(state: BurstState, plan: Plan, reason: str) -> Decision:
+def _hold(state: BurstState, plan: Plan, why: HoldReason, reason: str) -> Decision:
+    """Change nothing this round: ``why`` is what the runtime acts on, ``reason`` what people read."""
     plan.reasons.append(reason)
     plan.actions.append(Hold(reason))
     alerts = tuple(sorted(plan.alerts | (set(state.alerts) - {"WeightsChangedExternally"})))
-    return Decision(replace(state, alerts=alerts), tuple(plan.actions), tuple(plan.reasons), None)
-
-
-def _clamp(value: int, low: int, high: int) -> int:
-    return max(low, min(high, value))
+    return Decision(replace(state, alerts=alerts), tuple(plan.actions), tuple(plan.reasons), None, (why,))
 
 
 def _min_opt(a: float | None, b: float | None) -> float | None:

@@ -27,9 +27,15 @@ def scale(
     now: float,
 ) -> dict[str, int]:
     """Scale pools: up at once; down only for nodes whose replicas have already left. Returns the new
-    pool targets (also recorded in ``changes``)."""
+    pool targets (also recorded in ``changes``).
+
+    A ScalePool is emitted whenever the target differs from the node count the pool is observed to ask
+    for (``spec.replicas``), whatever the state recorded: actions are absolute and the actuator skips one
+    that already holds, so repeating one the observation has not caught up with yet is harmless, while
+    trusting the state would leave nodes behind after a crash between an action and the state save.
+    """
     spec = policy.spec
-    recorded = {p.name: state.pool_targets.get(p.name, world.pools[p.name].desired) for p in spec.burst.pools}
+    recorded = {p.name: world.pools[p.name].desired for p in spec.burst.pools}
     by_cluster_kept: dict[str, int] = {}
     for p in spec.burst.pools:
         kept = min(world.pools[p.name].ready, targets[p.name]) * per_node[p.name]

@@ -36,6 +36,10 @@ def shift(
     cloud cluster; ``ready`` counts nodes on their way out too. Steps honour ``maxStep`` and
     ``interval``, except when Ready capacity fell below the share (nodes were lost): then the share
     falls back at once.
+
+    A retiring workload (removed from the policy) moves back to the base: by ``drain.maxStep`` of its
+    replicas once ``drain.interval`` has passed since the last move, until its weights list no cloud
+    cluster; the other workloads may take up the cloud share it leaves.
     """
     spec = policy.spec
     cloud = set(kept)
@@ -56,6 +60,12 @@ def shift(
     replicas = demand.replicas
     capacity = sum(ready.values())
     listed = any(c in cloud for k in keys for c in state.weights.get(k, {}))
+    retiring = [
+        k
+        for k in keys
+        if k in state.retiring_workloads
+        and (current[k] > 0 or any(c in cloud for c in state.weights.get(k, {})))
+    ]
     if desired == 0 and share == 0 and listed:
         # Nothing may go to the cloud: take the cloud clusters out of the weights, even at 0 replicas,
         # so that returning demand does not land on nodes that are gone.
@@ -72,29 +82,57 @@ def shift(
             "no cloud capacity kept: weights back to the base clusters only",
         )
         return 0, True
-    if replicas == 0 or desired == share:
+    if not retiring and (replicas == 0 or desired == share):
         return share, True
     tolerance = max(1, math.ceil(0.02 * replicas))
     base_short = share < min(replicas - sum(room.values()), sum(kept.values()))
-    must = share > capacity or (desired == 0 and share > 0) or base_short or abs(desired - share) >= tolerance
-    if not must:
+    # Replicas on nodes on their way out (a lower target, a retiring pool) must leave, however few.
+    leaving = share > sum(kept.values())
+    must = (
+        share > capacity
+        or (desired == 0 and share > 0)
+        or base_short
+        or leaving
+        or abs(desired - share) >= tolerance
+    )
+    if not must and not retiring:
         return share, True
-    going_up = desired > share
+    going_up = must and desired > share
+    since = now - state.last_shift_at if state.last_shift_at is not None else math.inf
+    # The cloud replicas each retiring workload keeps after this round.
+    fixed = {k: current[k] for k in retiring}
     if share > capacity:
         # Safety: Ready cloud capacity fell below the share (nodes lost); move back now, unlimited.
         new_share = max(desired, min(share, capacity)) if desired < share else capacity
         plan.reasons.append(f"cloud capacity {capacity} below the cloud share {share}: shifting back now")
+        fixed = dict.fromkeys(retiring, 0)
     else:
         interval = spec.shift.interval if going_up else spec.drain.interval
-        if state.last_shift_at is not None and now - state.last_shift_at < interval:
-            plan.wake(state.last_shift_at + interval, now)
+        if since < interval:
+            plan.wake(now - since + interval, now)
             plan.reasons.append(f"{'shift' if going_up else 'drain'} waits for its interval ({interval:g}s)")
             return share, False
-        step = step_size(spec.shift.max_step if going_up else spec.drain.max_step, replicas)
-        new_share = min(desired, share + step) if going_up else max(desired, share - step)
-    if new_share == share:
+        if must:
+            step = step_size(spec.shift.max_step if going_up else spec.drain.max_step, replicas)
+            new_share = min(desired, share + step) if going_up else max(desired, share - step)
+        else:
+            new_share = share
+        if since >= spec.drain.interval:
+            for k in retiring:
+                back = step_size(spec.drain.max_step, by_key[k].desired_replicas)
+                fixed[k] = max(0, current[k] - back)
+        elif retiring:
+            plan.wake(now - since + spec.drain.interval, now)
+    # A retiring workload at 0 whose weights still list a cloud cluster gets weights on the base only.
+    if new_share == share and all(0 < fixed[k] == current[k] for k in retiring):
         return share, False
-    per_workload = _per_workload(new_share, {k: by_key[k].desired_replicas for k in keys})
+    if retiring:
+        plan.reasons.append(
+            "retiring workloads back to the base: "
+            + ", ".join(f"{k} {current[k]} -> {fixed[k]} cloud replicas" for k in retiring)
+        )
+    per_workload = _per_workload(new_share, {k: by_key[k].desired_replicas for k in keys}, fixed)
+    new_share = sum(per_workload.values())
     _write(
         changes,
         plan,
@@ -145,13 +183,22 @@ def _write(
     changes.update(weights=weights, shifted=dict(per_workload))
 
 
-def _per_workload(total: int, desired: Mapping[str, int]) -> dict[str, int]:
-    whole = sum(desired.values())
+def _per_workload(
+    total: int, desired: Mapping[str, int], fixed: Mapping[str, int] | None = None
+) -> dict[str, int]:
+    """Split ``total`` cloud replicas over the workloads in proportion to their desired replicas (never
+    more than a workload's desired replicas); workloads in ``fixed`` get exactly that (at most ``total``)."""
+    out: dict[str, int] = {}
+    for k, n in (fixed or {}).items():
+        out[k] = min(n, total - sum(out.values()))
+    free = {k: v for k, v in desired.items() if k not in out}
+    total -= sum(out.values())
+    whole = sum(free.values())
     if whole == 0:
-        return dict.fromkeys(desired, 0)
-    out = {k: min(v, math.floor(total * v / whole)) for k, v in desired.items()}
-    left = total - sum(out.values())
-    for k in sorted(desired, key=lambda k: -desired[k]):
+        return {**out, **dict.fromkeys(free, 0)}
+    out.update({k: min(v, math.floor(total * v / whole)) for k, v in free.items()})
+    left = total - sum(out[k] for k in free)
+    for k in sorted(free, key=lambda k: -free[k]):
         if left <= 0:
             break
         add = min(left, desired[k] - out[k])

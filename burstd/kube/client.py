@@ -6,10 +6,19 @@ Custom objects: get, list, create, delete, JSON merge patch, server-side apply, 
 JSON the server sent. Every PATCH sets its content type explicitly (the library would
 otherwise send a JSON patch). API errors leave this module as ``burstd.kube.errors`` classes; 429/5xx and
 connection failures are retried with bounded, jittered backoff first.
+
+Writes can be fenced (``KubeClient.fenced``, ``burstd.kube.fence``): the leader's writes are sent only
+while its leadership is confirmed, each attempt and retry bounded by the time left.
+
+Every call has a deadline: each request is bounded by ``request_timeout`` (connect, send, read the whole
+answer; a server that accepts and never answers is a retryable ``ServerError``), and a call with its retries
+by ``Backoff.deadline``. Only an open watch stream reads past ``request_timeout`` (it has its own bound).
 """
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -23,6 +32,7 @@ from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.rest import ApiException
 
 from .errors import KubeError, ServerError, Target, classify, redact
+from .fence import Fence, not_retried, unfenced
 from .resources import (
     CONFIGMAPS,
     EVENTS,
@@ -40,7 +50,7 @@ from .resources import (
     WORKLOAD_REBALANCERS,
     Resource,
 )
-from .retry import Backoff, call_with_retry
+from .retry import Backoff, call_with_retry, fenced_attempt
 
 __all__ = [
     "APPLY_PATCH",
@@ -70,8 +80,8 @@ MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 T = TypeVar("T")
 Obj = dict[str, Any]
-#: Bound on one call to a built-in API (ConfigMap, Lease, Event): connect and whole request.
-BUILTIN_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
+#: Default bound on one request (connect, send, read the whole answer), in seconds.
+REQUEST_TIMEOUT = 10.0
 
 
 class EventType(StrEnum):
@@ -126,8 +136,18 @@ def _secrets_of(cfg: k8s.Configuration) -> tuple[str, ...]:
 class KubeClient:
     """An async client for one API server. Use as ``async with await KubeClient.from_kubeconfig(...)``."""
 
-    def __init__(self, api: k8s.ApiClient, *, backoff: Backoff | None = None, secrets: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        api: k8s.ApiClient,
+        *,
+        backoff: Backoff | None = None,
+        secrets: tuple[str, ...] = (),
+        request_timeout: float = REQUEST_TIMEOUT,
+    ):
+        if not request_timeout > 0:
+            raise ValueError(f"request_timeout must be above 0 s, got {request_timeout}")
         self._api = api
+        self._request_timeout = request_timeout
         # Typed Any on purpose: kubernetes_asyncio 36.1.0's stubs omit the ``_content_type`` keyword its
         # methods accept (and every PATCH must pass). This is the one place that hides it.
         self._co: Any = k8s.CustomObjectsApi(api)
@@ -136,20 +156,28 @@ class KubeClient:
         self._events: Any = k8s.EventsV1Api(api)
         self._backoff = backoff or Backoff()
         self._secrets = secrets or _secrets_of(api.configuration)
+        self._fence: Fence = unfenced  # writes other than Leases (see ``fenced``)
 
     @classmethod
     async def from_kubeconfig(
-        cls, path: str | None = None, context: str | None = None, *, backoff: Backoff | None = None
+        cls,
+        path: str | None = None,
+        context: str | None = None,
+        *,
+        backoff: Backoff | None = None,
+        request_timeout: float = REQUEST_TIMEOUT,
     ) -> KubeClient:
         cfg = k8s.Configuration()
         await k8s_config.load_kube_config(config_file=path, context=context, client_configuration=cfg)
-        return cls(k8s.ApiClient(cfg), backoff=backoff)
+        return cls(k8s.ApiClient(cfg), backoff=backoff, request_timeout=request_timeout)
 
     @classmethod
-    def in_cluster(cls, *, backoff: Backoff | None = None) -> KubeClient:
+    def in_cluster(
+        cls, *, backoff: Backoff | None = None, request_timeout: float = REQUEST_TIMEOUT
+    ) -> KubeClient:
         cfg = k8s.Configuration()
         k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-        return cls(k8s.ApiClient(cfg), backoff=backoff)
+        return cls(k8s.ApiClient(cfg), backoff=backoff, request_timeout=request_timeout)
 
     async def __aenter__(self) -> Self:
         return self
@@ -161,6 +189,16 @@ class KubeClient:
 
     async def close(self) -> None:
         await self._api.close()
+
+    def fenced(self, fence: Fence) -> KubeClient:
+        """This client (sharing its connections: close only the original) with every write but the Lease's
+        fenced: create, delete, patch, apply, ``/status``, ``/scale``, ConfigMaps and Events. Each attempt,
+        retries included, is sent only while ``fence`` is open and abandoned when it closes (``Fenced``);
+        retrying stops once the window would close first. Lease writes stay unfenced: the elector that
+        owns the fence makes them."""
+        view = copy.copy(self)
+        view._fence = fence
+        return view
 
     # ------------------------------------------------------------------ plumbing
 
@@ -176,14 +214,63 @@ class KubeClient:
             target=target,
         )
 
-    async def _call(self, target: Target, fn: Callable[[], Awaitable[T]]) -> T:
+    def _no_answer(self, target: Target, seconds: float, what: str) -> ServerError:
+        return ServerError(
+            f"cannot reach the API server ({target.verb} {target.object_ref}): no answer within "
+            f"{seconds:g} s{what}",
+            status=0,
+            target=target,
+        )
+
+    async def _write(self, target: Target, send: Callable[[], Awaitable[T]]) -> T:
+        """A write: every attempt (each retry too) goes through this client's fence."""
+        fence = self._fence
+        return await self._fenced_call(target, lambda: fenced_attempt(fence, target, send), fence)
+
+    async def _fenced_call(self, target: Target, fn: Callable[[], Awaitable[T]], fence: Fence | None) -> T:
+        """``_call`` whose retries stop when ``fence`` closes; a transient failure left unretried for that
+        reason is reported as ``Fenced``."""
+        try:
+            return await self._call(target, fn, fence)
+        except KubeError as exc:
+            if fence is not None and exc.retryable and not fence() > 0:
+                raise not_retried(target, exc) from exc
+            raise
+
+    def _guarded(self, target: Target, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        """``fn`` (a typed API method that writes) behind this client's fence, attempt by attempt."""
+        fence = self._fence
+
+        async def send(*args: Any, **kwargs: Any) -> Any:
+            return await fenced_attempt(fence, target, lambda: fn(*args, **kwargs))
+
+        return send
+
+    async def _call(self, target: Target, fn: Callable[[], Awaitable[T]], fence: Fence | None = None) -> T:
+        """``fn()`` with a deadline per attempt (``request_timeout``) and for all attempts together
+        (``Backoff.deadline``); any failure leaves as a ``KubeError``."""
+
         async def once() -> T:
+            deadline = asyncio.timeout(self._request_timeout)
             try:
-                return await fn()
-            except (TimeoutError, ApiException, aiohttp.ClientError) as exc:
+                async with deadline:
+                    return await fn()
+            except TimeoutError as exc:
+                if deadline.expired():
+                    raise self._no_answer(target, self._request_timeout, "") from None
+                raise self._error(exc, target) from None
+            except (ApiException, aiohttp.ClientError) as exc:
                 raise self._error(exc, target) from None
 
-        return await call_with_retry(once, self._backoff)
+        bound = self._backoff.deadline
+        overall = asyncio.timeout(bound)
+        try:
+            async with overall:
+                return await call_with_retry(once, self._backoff, fence=fence)
+        except TimeoutError as exc:
+            if not overall.expired():
+                raise self._error(exc, target) from None
+            raise self._no_answer(target, bound, " (all attempts)") from None
 
     @staticmethod
     def _scope(resource: Resource, namespace: str | None) -> str:
@@ -235,13 +322,13 @@ class KubeClient:
         fn = self._method("create_{}_custom_object", resource, namespace)
         name = (body.get("metadata") or {}).get("name")
         target = Target("create", resource, namespace, name)
-        result: Obj = await self._call(target, lambda: fn(*self._args(resource, namespace), dict(body)))
+        result: Obj = await self._write(target, lambda: fn(*self._args(resource, namespace), dict(body)))
         return result
 
     async def delete(self, resource: Resource, name: str, namespace: str | None = None) -> Obj:
         fn = self._method("delete_{}_custom_object", resource, namespace)
         target = Target("delete", resource, namespace, name)
-        result: Obj = await self._call(target, lambda: fn(*self._args(resource, namespace), name))
+        result: Obj = await self._write(target, lambda: fn(*self._args(resource, namespace), name))
         return result
 
     async def _patch(
@@ -254,7 +341,7 @@ class KubeClient:
     ) -> Obj:
         fn = self._method(template, target.resource, target.namespace)
         args = (*self._args(target.resource, target.namespace), target.name, dict(body))
-        result: Obj = await self._call(target, lambda: fn(*args, _content_type=content_type, **kwargs))
+        result: Obj = await self._write(target, lambda: fn(*args, _content_type=content_type, **kwargs))
         return result
 
     async def merge_patch(
@@ -274,7 +361,9 @@ class KubeClient:
         namespace: str | None = None,
     ) -> Obj:
         """Server-side apply ``body`` (a partial object with apiVersion, kind, metadata.name) as ``field_manager``.
-        Without ``force`` a field owned by another manager with a different value raises ``Conflict``."""
+        Without ``force`` a field owned by another manager with a different value raises ``Conflict``
+        (``Conflict.field_manager_conflict``). ``metadata.resourceVersion`` in ``body`` is a precondition:
+        when the object has changed since, ``Conflict`` (stale, not a field-manager conflict)."""
         name = str(body["metadata"]["name"])
         target = Target("patch", resource, namespace, name)
         return await self._patch(
@@ -296,11 +385,21 @@ class KubeClient:
         return result
 
     async def patch_scale(
-        self, resource: Resource, name: str, replicas: int, namespace: str | None = None
+        self,
+        resource: Resource,
+        name: str,
+        replicas: int,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
     ) -> Obj:
-        """Set ``spec.replicas`` through the ``/scale`` subresource (merge patch)."""
+        """Set ``spec.replicas`` through the ``/scale`` subresource (merge patch). With ``resource_version``
+        (the Scale's, as ``get_scale`` read it) the write is refused with ``Conflict`` when the object has
+        changed since."""
         target = Target("patch", resource, namespace, name, "scale")
-        body = {"spec": {"replicas": replicas}}
+        body: Obj = {"spec": {"replicas": replicas}}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         return await self._patch("patch_{}_custom_object_scale", target, body, MERGE_PATCH)
 
     async def watch(
@@ -309,20 +408,25 @@ class KubeClient:
         namespace: str | None = None,
         *,
         resource_version: str | None = None,
-        timeout_seconds: int = 300,
+        timeout_seconds: int = 15,
+        read_timeout: float | None = None,
     ) -> AsyncIterator[WatchEvent]:
-        """One watch request with bookmarks, from ``resource_version``; ends when the server closes it.
+        """One watch request with bookmarks, from ``resource_version``; ends when the server closes it
+        (at ``timeout_seconds``, which the server enforces).
 
         ERROR events (e.g. 410 "too old resource version") are yielded, not raised: the caller decides.
-        Opening the stream retries 429/5xx; a non-2xx answer raises the classified error.
+        Opening the stream retries 429/5xx; a non-2xx answer raises the classified error. When nothing at
+        all arrives for ``read_timeout`` seconds (default ``timeout_seconds + 10``), waiting for the answer
+        or within the stream, the watch is abandoned with a ``ServerError``: a silent stream is no news.
         """
         target = Target("watch", resource, namespace)
+        silence = read_timeout if read_timeout is not None else timeout_seconds + 10.0
         kwargs: dict[str, Any] = {
             "watch": True,
             "allow_watch_bookmarks": True,
             "timeout_seconds": timeout_seconds,
             "_preload_content": False,
-            "_request_timeout": aiohttp.ClientTimeout(sock_connect=30, sock_read=timeout_seconds + 30),
+            "_request_timeout": aiohttp.ClientTimeout(sock_connect=30, sock_read=silence),
         }
         if resource_version:
             kwargs["resource_version"] = resource_version
@@ -353,11 +457,15 @@ class KubeClient:
 
     # ------------------------------------------------------------------ built-in objects
 
-    async def _builtin(self, target: Target, fn: Callable[..., Awaitable[Any]], *args: Any) -> Obj:
-        """Call a typed API method without its model classes: the JSON the server sent, as a dict."""
+    async def _builtin(
+        self, target: Target, fn: Callable[..., Awaitable[Any]], *args: Any, fence: Fence | None = None
+    ) -> Obj:
+        """Call a typed API method without its model classes: the JSON the server sent, as a dict. A write
+        passes ``fence`` (and ``fn`` behind it, see ``_guarded``)."""
 
         async def call() -> Obj:
-            resp = await fn(*args, _preload_content=False, _request_timeout=BUILTIN_TIMEOUT)
+            timeout = aiohttp.ClientTimeout(total=self._request_timeout)
+            resp = await fn(*args, _preload_content=False, _request_timeout=timeout)
             try:
                 raw = await resp.read()
             finally:
@@ -379,7 +487,7 @@ class KubeClient:
                 )
             return obj
 
-        return await self._call(target, call)
+        return await self._fenced_call(target, call, fence)
 
     @staticmethod
     def _name_of(body: Mapping[str, Any]) -> str | None:
@@ -392,33 +500,37 @@ class KubeClient:
 
     async def create_configmap(self, namespace: str, body: Mapping[str, Any]) -> Obj:
         target = Target("create", CONFIGMAPS, namespace, self._name_of(body))
-        return await self._builtin(target, self._core.create_namespaced_config_map, namespace, dict(body))
+        fn = self._guarded(target, self._core.create_namespaced_config_map)
+        return await self._builtin(target, fn, namespace, dict(body), fence=self._fence)
 
     async def replace_configmap(self, namespace: str, name: str, body: Mapping[str, Any]) -> Obj:
         """PUT the whole ConfigMap. ``metadata.resourceVersion`` in ``body`` is a precondition (stale: Conflict)."""
         target = Target("update", CONFIGMAPS, namespace, name)
-        fn = self._core.replace_namespaced_config_map
-        return await self._builtin(target, fn, name, namespace, dict(body))
+        fn = self._guarded(target, self._core.replace_namespaced_config_map)
+        return await self._builtin(target, fn, name, namespace, dict(body), fence=self._fence)
 
     async def get_lease(self, namespace: str, name: str) -> Obj:
         target = Target("get", LEASES, namespace, name)
         return await self._builtin(target, self._coordination.read_namespaced_lease, name, namespace)
 
     async def create_lease(self, namespace: str, body: Mapping[str, Any]) -> Obj:
+        """Create the Lease (never fenced: the elector's own write)."""
         target = Target("create", LEASES, namespace, self._name_of(body))
         fn = self._coordination.create_namespaced_lease
         return await self._builtin(target, fn, namespace, dict(body))
 
     async def replace_lease(self, namespace: str, name: str, body: Mapping[str, Any]) -> Obj:
-        """PUT the whole Lease. ``metadata.resourceVersion`` in ``body`` is a precondition (stale: Conflict)."""
+        """PUT the whole Lease. ``metadata.resourceVersion`` in ``body`` is a precondition (stale: Conflict).
+        Never fenced: the elector's own write."""
         target = Target("update", LEASES, namespace, name)
         fn = self._coordination.replace_namespaced_lease
         return await self._builtin(target, fn, name, namespace, dict(body))
 
     async def create_event(self, namespace: str, body: Mapping[str, Any]) -> Obj:
-        """Create an ``events.k8s.io/v1`` Event."""
+        """Create an ``events.k8s.io/v1`` Event (fenced like every other write: Events are writes too)."""
         target = Target("create", EVENTS, namespace, self._name_of(body))
-        return await self._builtin(target, self._events.create_namespaced_event, namespace, dict(body))
+        fn = self._guarded(target, self._events.create_namespaced_event)
+        return await self._builtin(target, fn, namespace, dict(body), fence=self._fence)
 
 
 def _event(line: bytes) -> WatchEvent:

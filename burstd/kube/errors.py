@@ -59,7 +59,21 @@ class KubeError(Exception):
 
 
 class Conflict(KubeError):
-    """409: the object changed since it was read (or another field manager owns a field). Re-read, retry."""
+    """409: the object changed since it was read (a resourceVersion precondition failed, or it already
+    exists), or, with ``field_manager_conflict``, a server-side apply touched a field another field manager
+    owns (the Status details list ``FieldManagerConflict`` causes). Re-read, decide again."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        target: Target | None,
+        reason: str = "",
+        field_manager: bool = False,
+    ) -> None:
+        super().__init__(message, status=status, target=target, reason=reason)
+        self.field_manager_conflict = field_manager
 
 
 class Invalid(KubeError):
@@ -147,7 +161,18 @@ def classify(
         )
 
     if status == 409:
-        return done(Conflict, f"conflict on {verb} {what}: {server}")
+        details = parsed.get("details")
+        causes = details.get("causes") if isinstance(details, dict) else None
+        field_manager = isinstance(causes, list) and any(
+            isinstance(c, dict) and c.get("reason") == "FieldManagerConflict" for c in causes
+        )
+        return Conflict(
+            redact(f"conflict on {verb} {what}: {server}", secrets),
+            status=status,
+            target=target,
+            reason=str(parsed.get("reason", "")),
+            field_manager=field_manager,
+        )
     if status == 422:
         causes = tuple(redact(c, secrets) for c in _causes(parsed))
         listed = "; ".join(causes) or server

@@ -62,6 +62,12 @@ class BurstState:
     bursts: int = 0
     ledger: Ledger = field(default_factory=Ledger)
     history: History = field(default_factory=History)
+    #: pools removed from the policy that may still hold cloud nodes: pool name -> its spec as it was in
+    #: the policy (a camelCase mapping), kept until the pool is seen empty (see burstd.engine.retire)
+    retiring_pools: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: workloads removed from the policy that may still have replicas on the cloud: workload key -> its
+    #: spec as it was in the policy, kept until its replicas are back on the base
+    retiring_workloads: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-compatible form for persistence (the inverse of :meth:`from_dict`)."""
@@ -91,6 +97,8 @@ class BurstState:
                 "start": self.history.start,
                 "values": list(self.history.values),
             },
+            "retiringPools": {k: dict(v) for k, v in self.retiring_pools.items()},
+            "retiringWorkloads": {k: dict(v) for k, v in self.retiring_workloads.items()},
         }
 
     @staticmethod
@@ -126,6 +134,8 @@ class BurstState:
                 start=_field(history, "start", _opt_float, None, "history."),
                 values=_field(history, "values", lambda v: tuple(float(x) for x in v), (), "history."),
             ),
+            retiring_pools=_field(data, "retiringPools", _specs, {}),
+            retiring_workloads=_field(data, "retiringWorkloads", _specs, {}),
         )
 
 
@@ -155,6 +165,10 @@ def _floats(value: Any) -> dict[str, float]:
 
 def _ints(value: Any) -> dict[str, int]:
     return {str(k): int(v) for k, v in _mapping(value).items()}
+
+
+def _specs(value: Any) -> dict[str, dict[str, Any]]:
+    return {str(k): dict(_mapping(v)) for k, v in _mapping(value).items()}
 
 
 def _opt_float(value: Any) -> float | None:

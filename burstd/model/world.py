@@ -61,6 +61,9 @@ class WorkloadState:
     observed_at: float
     #: Static weights currently in the PropagationPolicy as written by anyone (cluster -> weight).
     weights: Mapping[str, int] = field(default_factory=dict)
+    #: The weight list is owned by burstd's field manager alone: weights that differ from the state's were
+    #: written by burstd after its last state save (a crash in between), not changed by someone else.
+    weights_by_burstd: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
 
+from burstd.policy.claims import Conflict, claims_of, overlaps, repeated
 from burstd.policy.spec import BurstPolicy, FleetLimits, Loc, PolicyInvalid, Problem, parse_document
 
 __all__ = [
@@ -85,12 +86,23 @@ class LoadResult:
     policies: list[tuple[Source, BurstPolicy]] = field(default_factory=list)
     fleet_limits: FleetLimits | None = None
     fleet_limits_source: Source | None = None
+    #: every problem, conflicts between policies included
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: policies (each valid on its own, all in ``policies``) naming a target an earlier policy names
+    conflicts: list[Conflict] = field(default_factory=list)
+    #: the diagnostics that report ``conflicts``
+    conflict_diagnostics: list[Diagnostic] = field(default_factory=list)
 
     @property
     def errors(self) -> list[str]:
         """Every problem as a ``FILE:LINE:COL: field.path: message`` line."""
         return [str(d) for d in self.diagnostics]
+
+    @property
+    def invalid(self) -> list[Diagnostic]:
+        """The problems that make a document unusable: every problem but conflicts between policies
+        (which ``burstd run`` settles by holding the later policy)."""
+        return [d for d in self.diagnostics if d not in self.conflict_diagnostics]
 
     @property
     def ok(self) -> bool:
@@ -120,6 +132,7 @@ def load_paths(paths: Iterable[str | os.PathLike[str]]) -> LoadResult:
     loader.result.diagnostics.extend(problems)
     for display, path in files:
         loader.add_file(display, path)
+    loader.check_claims()
     return loader.result
 
 
@@ -127,6 +140,7 @@ def load_text(text: str, file: str = "<string>") -> LoadResult:
     """Load the documents of one YAML text, reporting problems against the name ``file``."""
     loader = _Loader()
     loader.add_text(file, text)
+    loader.check_claims()
     return loader.result
 
 
@@ -320,6 +334,7 @@ class _Loader:
         self.result = LoadResult()
         self._policy_names: dict[str, str] = {}  # name -> "file:line:col" of its metadata.name
         self._fleet_at: str | None = None
+        self._where: dict[tuple[str, Loc], tuple[str, int, int]] = {}  # (policy, loc) -> file, line, col
 
     def add_file(self, display: str, path: Path) -> None:
         self.result.files.append(display)
@@ -446,8 +461,36 @@ class _Loader:
                 f"the policy at {first}; policy names must be unique",
             )
             return
+        problems = repeated(parsed)
+        for problem in problems:
+            self._problem(file, *at(problem.loc, at_key=True), problem.path, problem.message)
+        if problems:
+            return
         self._policy_names[parsed.name] = f"{file}:{line}:{col}"
         self.result.policies.append((source, parsed))
+        self._where.update(
+            {(parsed.name, claim.loc): (file, *at(claim.loc, at_key=True)) for claim in claims_of(parsed)}
+        )
+
+    def check_claims(self) -> None:
+        """One target, one policy: report each claim on a target an earlier policy already names."""
+        for conflict in overlaps(policy for _, policy in self.result.policies):
+            first, later = conflict.first, conflict.later
+            first_file, first_line, first_col = self._where[(first.policy, first.loc)]
+            file, line, col = self._where[(later.policy, later.loc)]
+            diagnostic = Diagnostic(
+                file,
+                line,
+                col,
+                later.path,
+                f"{conflict.target} is already managed by policy {first.policy} at "
+                f"{first_file}:{first_line}:{first_col} ({first.path}); one object is managed by one policy "
+                "(both would write it as field manager burstd and undo each other's changes): remove it "
+                "from one of them",
+            )
+            self.result.diagnostics.append(diagnostic)
+            self.result.conflicts.append(conflict)
+            self.result.conflict_diagnostics.append(diagnostic)
 
 
 def _about_key(problem: Problem) -> bool:

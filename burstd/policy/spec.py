@@ -5,6 +5,7 @@ Pure: no I/O. ``burstd.policy.loader`` reads files and maps errors to ``FILE:LIN
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -14,7 +15,24 @@ from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from burstd.policy.units import CpuQuantity, Duration, MemoryQuantity, Percent, Step
+from burstd.policy.units import (
+    MAX_HOURLY_COST,
+    MAX_NODES,
+    MAX_PODS,
+    MAX_PRICE,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    AboveZero,
+    CpuQuantity,
+    Duration,
+    MemoryQuantity,
+    Percent,
+    PositiveDuration,
+    PositiveWindowDuration,
+    Step,
+    Threshold,
+    WindowDuration,
+)
 
 API_VERSION = "burstd.io/v1alpha1"
 
@@ -28,6 +46,8 @@ BUILTIN_SIGNALS: dict[str, str] = {
 }
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+#: a key shown as is in a field path; any other is quoted
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class StrictModel(BaseModel):
@@ -74,24 +94,28 @@ class BaseSpec(StrictModel):
     reserve: Reserve = Field(default_factory=Reserve)
 
 
+#: a number of nodes: 0 to MAX_NODES
+Nodes = Annotated[int, Field(ge=0, le=MAX_NODES)]
+
+
 class NodeRange(StrictModel):
-    min: Annotated[int, Field(ge=0)] = 0
-    max: Annotated[int, Field(ge=0)]
+    min: Nodes = 0
+    max: Nodes
 
 
 class NodeAllocatable(StrictModel):
     """What one node of the pool offers to pods (``node.status.allocatable``)."""
 
-    cpu: CpuQuantity
-    memory: MemoryQuantity
-    pods: Annotated[int, Field(ge=1)] = 110
+    cpu: Annotated[CpuQuantity, AboveZero]
+    memory: Annotated[MemoryQuantity, AboveZero]
+    pods: Annotated[int, Field(ge=1, le=MAX_PODS)] = 110
 
 
 class Price(StrictModel):
     """Where a pool's price comes from: a static price per node-hour, or the provider's live quote."""
 
     source: Literal["static", "provider"] = "static"
-    per_node_hour: Annotated[float, Field(ge=0)] | None = None
+    per_node_hour: Annotated[float, Field(ge=0, le=MAX_PRICE, allow_inf_nan=False)] | None = None
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
 
 
@@ -124,14 +148,14 @@ class BurstSpec(StrictModel):
     order: Literal["listed", "cheapest-available"] = "listed"
     #: spare capacity kept while bursting, as a share of the desired replicas
     headroom: Percent = 0.1
-    provision_timeout: Duration = 600.0
+    provision_timeout: PositiveDuration = 600.0
 
 
 class Condition(StrictModel):
     signal: str | None = None
     promql: str | None = None
-    above: float | None = None
-    below: float | None = None
+    above: Threshold | None = None
+    below: Threshold | None = None
     for_: Annotated[Duration, Field(alias="for")] = 0.0
 
     @model_validator(mode="after")
@@ -184,9 +208,9 @@ class ScheduleWindow(StrictModel):
 
     name: Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
     cron: str
-    duration: Duration
+    duration: PositiveDuration
     time_zone: str = "UTC"
-    min_nodes: Annotated[int, Field(ge=0)]
+    min_nodes: Nodes
 
     @field_validator("cron")
     @classmethod
@@ -217,43 +241,43 @@ class ShiftSpec(StrictModel):
     mode: Literal["static-weights", "overflow"] = "static-weights"
     #: largest move per step: replicas (an integer) or a share of the workload's desired replicas ('20%')
     max_step: Step = 0.2
-    interval: Duration = 30.0
+    interval: PositiveDuration = 30.0
 
 
 class DrainSpec(StrictModel):
     min_burst_duration: Duration = 1200.0
     #: a burst never shrinks below what the highest demand of this trailing window needs
-    stabilization_window: Duration = 600.0
+    stabilization_window: WindowDuration = 600.0
     max_step: Step = 0.1
-    interval: Duration = 120.0
+    interval: PositiveDuration = 120.0
 
 
 class Money(StrictModel):
-    amount: Annotated[float, Field(gt=0)]
+    amount: Annotated[float, Field(gt=0, le=MAX_HOURLY_COST, allow_inf_nan=False)]
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
 
 
 class Limits(StrictModel):
-    max_cloud_nodes: Annotated[int, Field(ge=0)] | None = None
+    max_cloud_nodes: Nodes | None = None
     max_hourly_cost: Money | None = None
 
 
 class Safety(StrictModel):
-    signal_max_age: Duration = 120.0
-    stockout_backoff: Duration = 600.0
+    signal_max_age: PositiveDuration = 120.0
+    stockout_backoff: PositiveDuration = 600.0
 
 
 class Predictive(StrictModel):
     """Forecast demand one provisioning delay ahead from the recent trend and the same time yesterday."""
 
     enabled: bool = False
-    horizon: Duration = 180.0
-    lookback: Duration = 900.0
+    horizon: WindowDuration = 180.0
+    lookback: PositiveWindowDuration = 900.0
     seasonality: bool = True
 
 
 class BurstPolicySpec(StrictModel):
-    priority: int = 0
+    priority: Annotated[int, Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)] = 0
     dry_run: bool = False
     workloads: Annotated[list[WorkloadSpec], Field(min_length=1)]
     base: BaseSpec
@@ -278,7 +302,7 @@ class BurstPolicy(StrictModel):
 
 
 class FleetLimitsSpec(StrictModel):
-    max_cloud_nodes: Annotated[int, Field(ge=0)] | None = None
+    max_cloud_nodes: Nodes | None = None
     max_hourly_cost: Money | None = None
 
 
@@ -306,7 +330,12 @@ class Problem:
     def path(self) -> str:
         out = ""
         for part in self.loc:
-            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+            if isinstance(part, int):
+                out += f"[{part}]"
+            elif not _PLAIN_KEY.fullmatch(part):  # e.g. an unknown key ' ' or 'a.b': quoted, never blank
+                out += f"[{part!r}]"
+            else:
+                out += f".{part}" if out else part
         return out or "(document)"
 
 

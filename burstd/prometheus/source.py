@@ -4,6 +4,10 @@ One query failing never stops the others: ``sample`` returns the samples it got 
 error of each query that failed. Prometheus being unavailable (connection refused, timeout, 429, 5xx) is
 retried with exponential backoff and jitter, bounded in attempts and time; a rejected query or failed
 authentication is not retried. The bearer token never appears in reprs, logs or error messages.
+
+Deadlines: each request is bounded as a whole by ``request_timeout`` (a server that trickles its answer
+byte by byte cannot hold it open), and a query with its retries by ``RetryPolicy.max_time``, which cuts the
+attempt in progress. ``timeout`` is also sent to Prometheus as the query's evaluation timeout.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from tenacity import (
 
 from burstd.model.world import Sample
 from burstd.policy.spec import BurstPolicy
-from burstd.prometheus.errors import PrometheusError, PrometheusUnavailable
+from burstd.prometheus.errors import BadResponse, PrometheusError, PrometheusUnavailable
 from burstd.prometheus.parse import parse_response
 
 log = logging.getLogger(__name__)
@@ -56,7 +60,8 @@ class RetryPolicy:
     """How long to keep trying while Prometheus is unavailable (per query).
 
     Waits ``initial_wait * 2**n`` plus up to ``initial_wait`` of jitter, at most ``max_wait``; stops after
-    ``attempts`` attempts or once ``max_time`` has passed (a last attempt may add up to one timeout).
+    ``attempts`` attempts or once ``max_time`` has passed. ``max_time`` is a hard bound on the whole query:
+    an attempt still running then is cut.
     """
 
     attempts: int = 4
@@ -84,6 +89,7 @@ class PromQLSource:
         base_url: str,
         *,
         timeout: float = 5.0,
+        request_timeout: float | None = None,
         bearer_token: str | None = None,
         ca_file: str | Path | None = None,
         retry: RetryPolicy | None = None,
@@ -91,6 +97,10 @@ class PromQLSource:
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._timeout = timeout
+        #: the client's bound on one whole request (default: the query timeout)
+        self._request_timeout = request_timeout if request_timeout is not None else timeout
+        if not (timeout > 0 and self._request_timeout > 0):
+            raise ValueError(f"timeouts must be above 0 s, got {timeout} and {self._request_timeout}")
         self._token = bearer_token or None
         self._retry = retry or RetryPolicy()
         self._limit = asyncio.Semaphore(max_concurrency)
@@ -101,7 +111,10 @@ class PromQLSource:
         if self._token is not None:
             headers["Authorization"] = f"Bearer {self._token}"
         self._client = httpx.AsyncClient(
-            base_url=self._base_url, headers=headers, timeout=httpx.Timeout(timeout), verify=verify
+            base_url=self._base_url,
+            headers=headers,
+            timeout=httpx.Timeout(self._request_timeout),
+            verify=verify,
         )
 
     def __repr__(self) -> str:
@@ -146,9 +159,17 @@ class PromQLSource:
             ),
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self._attempt(query, now)
+        bound = self._retry.max_time
+        deadline = asyncio.timeout(bound)
+        try:
+            async with deadline:
+                async for attempt in retrying:
+                    with attempt:
+                        return await self._attempt(query, now)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise PrometheusUnavailable(query, f"no answer within {bound:g} s (all attempts)") from None
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _sample_one(self, query: str, now: float) -> Sample | PrometheusError | None:
@@ -156,18 +177,34 @@ class PromQLSource:
             return await self.query(query, now)
         except PrometheusError as exc:
             return exc
+        except Exception as exc:  # a bug must not cost the other queries their samples
+            log.error("PromQL query %r failed unexpectedly", query, exc_info=True)
+            return BadResponse(query, f"unexpected {type(exc).__name__}").redacted(self._token)
 
     async def _attempt(self, query: str, now: float) -> Sample | None:
         params = {"query": query, "time": f"{now:.3f}", "timeout": f"{self._timeout:g}s"}
-        try:
-            async with self._limit:
-                response = await self._client.get("/api/v1/query", params=params)
-        except httpx.TimeoutException:
-            raise PrometheusUnavailable(query, f"no answer within {self._timeout:g} s") from None
-        except httpx.HTTPError as exc:
-            message = f"cannot reach {self._base_url}: {type(exc).__name__}: {exc}"
-            raise PrometheusUnavailable(query, message).redacted(self._token) from None
+        no_answer = f"no answer within {self._request_timeout:g} s"
+        async with self._limit:  # waiting for a free slot is bounded by the query's max_time only
+            deadline = asyncio.timeout(self._request_timeout)
+            try:
+                async with deadline:
+                    response = await self._client.get("/api/v1/query", params=params)
+            except httpx.TimeoutException:
+                raise PrometheusUnavailable(query, no_answer) from None
+            except TimeoutError:
+                if not deadline.expired():
+                    raise
+                raise PrometheusUnavailable(query, no_answer) from None
+            except httpx.HTTPError as exc:
+                message = f"cannot reach {self._base_url}: {type(exc).__name__}: {exc}"
+                raise PrometheusUnavailable(query, message).redacted(self._token) from None
         try:
             return parse_response(query, response.status_code, response.content)
+        except PrometheusError as exc:
+            raise exc.redacted(self._token) from None
+        except RecursionError:  # JSON nested deeper than the parser's stack: not a ValueError, and no answer
+            pass
+        try:  # classified like a body that is not JSON at all
+            return parse_response(query, response.status_code, b"")
         except PrometheusError as exc:
             raise exc.redacted(self._token) from None

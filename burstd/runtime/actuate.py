@@ -2,9 +2,11 @@
 
 ``Actuator.apply`` turns one action into at most a few writes and returns what happened (``ActionResult``):
 ``applied``, ``unchanged`` (already so: nothing written, no Event), ``dry-run`` (would have written),
-``held`` (another field manager owns the weights: burstd did not force) or ``refused`` (a target burstd must
-not manage: Cluster Autoscaler's, paused, a backend this release does not drive). Every write is preceded
-by a leadership check (``NotLeader``). API errors other than those handled here propagate as
+``held`` (another field manager owns the weights: burstd did not force), ``refused`` (a target burstd must
+not manage: Cluster Autoscaler's, paused, a backend this release does not drive) or ``conflict`` (the
+object changed since it was read: a resourceVersion precondition failed; the next round decides again).
+Every write is preceded by a leadership check (``NotLeader``), and the clients should be fenced by the same
+window (``KubeClient.fenced``) so that retries and writes in flight are fenced too. API errors other than those handled here propagate as
 ``burstd.kube.errors`` classes; a 422 on a write carries the body burstd sent.
 """
 
@@ -14,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from burstd.kube.client import KubeClient
+from burstd.kube.fence import Fence, unfenced
 from burstd.model.actions import Action, Alert, Hold, MarkMachines, Rebalance, ScalePool, SetWeights
 from burstd.policy.spec import BurstPolicy
 from burstd.runtime.actuate_base import FIELD_MANAGER, ActionResult, NotLeader, Outcome, WriteGate
@@ -29,8 +32,9 @@ class Actuator:
 
     Events about Cluster API objects go to ``management_events``, the others to ``karmada_events``. With
     ``dry_run`` nothing is written (reads still happen, so refusals and "unchanged" are still reported)
-    and no Event is emitted. ``may_write`` is asked before every write and at the start of every action
-    but ``Hold``: a non-leader raises ``NotLeader`` before writing anything.
+    and no Event is emitted. ``fence`` (seconds left in which a write may be sent, e.g.
+    ``LeaderElector.write_window``) is asked before every write and at the start of every action but
+    ``Hold``: a non-leader raises ``NotLeader`` before writing anything.
     """
 
     def __init__(
@@ -41,10 +45,10 @@ class Actuator:
         management_events: EventSink,
         *,
         dry_run: bool = False,
-        may_write: Callable[[], bool] = lambda: True,
+        fence: Fence = unfenced,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._gate = WriteGate(dry_run, may_write)
+        self._gate = WriteGate(dry_run, fence)
         self._capi = CapiActuator(management, management_events, self._gate, clock)
         self._karmada = KarmadaActuator(karmada, karmada_events, self._gate)
 

@@ -1,15 +1,24 @@
-"""What the actuators share: the result of one action, the leadership/dry-run gate before every write."""
+"""What the actuators share: the result of one action, the leadership/dry-run gate before every write.
+
+Fencing: the gate is checked at the start of an action and right before each of its writes; the clients
+the actuators write through are fenced by the same window (``KubeClient.fenced``), so a retry or a write
+still in flight when leadership lapses is not sent or is abandoned. Writes that change what the engine
+decided on (``/scale``, the static weights, the delete-machine mark) also carry the resourceVersion just
+read: when the object changed since (another writer, perhaps a new leader, came first), the server refuses
+the write and the action's outcome is ``conflict``; the next round re-reads and decides again.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from burstd.kube.errors import Invalid
+from burstd.kube.errors import Conflict, Invalid
+from burstd.kube.fence import Fence, Fenced, unfenced
 from burstd.model.actions import Action, describe
 from burstd.runtime.eventsink import ObjectRef
 
@@ -22,6 +31,7 @@ __all__ = [
     "dig",
     "ref_of",
     "sending",
+    "stale",
     "summarise",
 ]
 
@@ -30,8 +40,10 @@ log = logging.getLogger("burstd.runtime.actuate")
 FIELD_MANAGER = "burstd"
 
 #: applied: written; unchanged: already so, nothing written; dry-run: would have been written;
-#: held: another field manager owns the field, burstd did not force; refused: burstd must not manage it.
-Outcome = Literal["applied", "unchanged", "dry-run", "held", "refused"]
+#: held: another field manager owns the field, burstd did not force; refused: burstd must not manage it;
+#: conflict: the object changed since burstd read it (a resourceVersion precondition failed), nothing more
+#: was written: the next round re-reads it and decides again.
+Outcome = Literal["applied", "unchanged", "dry-run", "held", "refused", "conflict"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +55,24 @@ class ActionResult:
     message: str
 
 
-class NotLeader(RuntimeError):
-    """burstd was about to write without holding the leader Lease. Nothing was written."""
+class NotLeader(Fenced):
+    """burstd was about to write without holding the leader Lease (its write window had closed). Nothing
+    was written."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=0, target=None)
 
 
 @dataclass(frozen=True, slots=True)
 class WriteGate:
-    """Checked before every write: leadership (``may_write``) and ``dry_run``."""
+    """Checked before every write: leadership (``fence``: seconds left in which a write may be sent, see
+    ``burstd.kube.fence``) and ``dry_run``."""
 
     dry_run: bool
-    may_write: Callable[[], bool]
+    fence: Fence = unfenced
+
+    def may_write(self) -> bool:
+        return self.fence() > 0
 
     def ensure_leader(self, action: Action) -> None:
         if not self.may_write():
@@ -63,6 +83,16 @@ class WriteGate:
         message = f"would {describe(action)}" + (f"; {detail}" if detail else "")
         log.info("dry run: %s", message)
         return ActionResult(action, "dry-run", message)
+
+
+def stale(action: Action, what: str, exc: Conflict) -> ActionResult:
+    """The result of a write refused because ``what`` changed since it was read (logged at INFO: not an
+    error; the next round re-reads and decides again)."""
+    message = (
+        f"{what} changed since burstd read it; not written, the next round decides again ({exc.message})"
+    )
+    log.info("%s: %s", describe(action), message)
+    return ActionResult(action, "conflict", message)
 
 
 def ref_of(obj: Mapping[str, Any], api_version: str, kind: str) -> ObjectRef:

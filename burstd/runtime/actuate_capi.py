@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from burstd.kube.client import KubeClient
-from burstd.kube.errors import NotFound
+from burstd.kube.errors import Conflict, NotFound
 from burstd.kube.resources import (
     MACHINE_DEPLOYMENTS,
     MACHINE_DEPLOYMENTS_V1BETA1,
@@ -26,7 +26,7 @@ from burstd.kube.resources import (
 )
 from burstd.model.actions import MarkMachines, ScalePool, describe
 from burstd.policy.spec import BurstPolicy, NamespacedRef
-from burstd.runtime.actuate_base import ActionResult, WriteGate, dig, ref_of, sending
+from burstd.runtime.actuate_base import ActionResult, WriteGate, dig, ref_of, sending, stale
 from burstd.runtime.eventsink import EventSink, ObjectRef
 
 __all__ = [
@@ -174,7 +174,8 @@ class CapiActuator:
         return kind, resource, ref, regarding
 
     async def scale(self, policy: BurstPolicy, action: ScalePool) -> ActionResult:
-        """Set ``spec.replicas`` through ``/scale``, unless it already holds or the object is refused."""
+        """Set ``spec.replicas`` through ``/scale``, unless it already holds or the object is refused. The
+        write carries the Scale's resourceVersion: when the object changed since it was read, ``conflict``."""
         found = await self._managed(policy, action)
         if isinstance(found, ActionResult):
             return found
@@ -185,9 +186,19 @@ class CapiActuator:
             return ActionResult(action, "unchanged", f"{regarding} already has {current} replicas")
         if self._gate.dry_run:
             return self._gate.dry(action, f"{regarding} has {current} replicas")
+        version = dig(scale, "metadata", "resourceVersion")
         self._gate.ensure_leader(action)
-        with sending({"spec": {"replicas": action.nodes}}):
-            await self._client.patch_scale(resource, ref.name, action.nodes, ref.namespace)
+        try:
+            with sending({"spec": {"replicas": action.nodes}}):
+                await self._client.patch_scale(
+                    resource,
+                    ref.name,
+                    action.nodes,
+                    ref.namespace,
+                    resource_version=str(version) if version else None,
+                )
+        except Conflict as exc:
+            return stale(action, str(regarding), exc)
         reason = "ScaledUp" if action.nodes > current else "ScaledDown"
         await self._events.emit(regarding, "Normal", reason, "ScalePool", describe(action))
         return ActionResult(action, "applied", f"{regarding}: {current} -> {action.nodes} replicas")
@@ -199,7 +210,7 @@ class CapiActuator:
             return found
         kind, _, ref, regarding = found
         ns = ref.namespace
-        todo: list[tuple[Resource, str]] = []
+        todo: list[tuple[Resource, str, str | None]] = []  # (resource served, name, resourceVersion read)
         skipped: list[str] = []
         for name in action.machines:
             try:
@@ -217,15 +228,23 @@ class CapiActuator:
             elif DELETE_MACHINE in (meta.get("annotations") or {}):
                 skipped.append(f"{name} (already marked)")
             else:
-                todo.append((machines, name))
+                version = meta.get("resourceVersion")
+                todo.append((machines, name, str(version) if version else None))
         skip_note = f"skipped {', '.join(skipped)}" if skipped else ""
         if not todo:
             return ActionResult(action, "unchanged", f"nothing to mark: {skip_note}")
         if self._gate.dry_run:
             return self._gate.dry(action, skip_note)
-        patch = {"metadata": {"annotations": {DELETE_MACHINE: _rfc3339(self._clock())}}}
+        when = _rfc3339(self._clock())
         marked: list[str] = []
-        for machines, name in todo:
+        changed: tuple[str, Conflict] | None = None  # the Machine that changed since it was read
+        for machines, name, version in todo:
+            # the resourceVersion read above: a Machine changed since (by a new leader, or now Ready) is
+            # decided on again next round
+            fields: dict[str, Any] = {"annotations": {DELETE_MACHINE: when}}
+            if version is not None:
+                fields["resourceVersion"] = version
+            patch = {"metadata": fields}
             self._gate.ensure_leader(action)
             try:
                 with sending(patch):
@@ -233,13 +252,22 @@ class CapiActuator:
             except NotFound:
                 log.info("Machine %s/%s went away before it was marked", ns, name)
                 continue
+            except Conflict as exc:
+                changed = (name, exc)
+                break
             marked.append(name)
+        if marked:
+            done = replace(action, machines=tuple(marked))
+            await self._events.emit(
+                regarding, "Normal", "MachinesMarkedForDeletion", "MarkMachines", describe(done)
+            )
+        if changed is not None:
+            result = stale(action, f"Machine {ns}/{changed[0]}", changed[1])
+            if marked:
+                result = replace(result, message=f"marked {', '.join(marked)}; {result.message}")
+            return result
         if not marked:
             return ActionResult(action, "unchanged", "every Machine went away before it was marked")
-        done = replace(action, machines=tuple(marked))
-        await self._events.emit(
-            regarding, "Normal", "MachinesMarkedForDeletion", "MarkMachines", describe(done)
-        )
         message = f"marked {', '.join(marked)} ({DELETE_MACHINE})" + (f"; {skip_note}" if skip_note else "")
         return ActionResult(action, "applied", message)
 

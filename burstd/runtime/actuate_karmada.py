@@ -5,6 +5,12 @@ holds only ``staticWeightList`` (and what identifies the PropagationPolicy), so 
 nothing else: ``replicaSchedulingType`` and ``replicaDivisionPreference`` stay with whoever set them. If
 another manager owns the list with other weights (a person's ``kubectl edit``, a GitOps apply) the server
 answers 409 and burstd holds the policy instead of overwriting it.
+
+The applied object also carries the PropagationPolicy's resourceVersion as burstd just read it (an
+optimistic-concurrency precondition of server-side apply): when the policy changed since (another writer,
+perhaps a new leader, came first) the server answers 409 as well. The two are told apart by the Status
+details (``FieldManagerConflict`` causes): the first holds the policy, the second is outcome ``conflict``
+and the next round decides again.
 """
 
 from __future__ import annotations
@@ -19,7 +25,15 @@ from burstd.kube.errors import Conflict, NotFound
 from burstd.kube.resources import PROPAGATION_POLICIES, RESOURCE_BINDINGS, WORKLOAD_REBALANCERS
 from burstd.model.actions import Alert, Rebalance, SetWeights, Severity, describe
 from burstd.policy.spec import BurstPolicy
-from burstd.runtime.actuate_base import FIELD_MANAGER, ActionResult, WriteGate, dig, ref_of, sending
+from burstd.runtime.actuate_base import (
+    FIELD_MANAGER,
+    ActionResult,
+    WriteGate,
+    dig,
+    ref_of,
+    sending,
+    stale,
+)
 from burstd.runtime.eventsink import EventSink, EventType, ObjectRef
 
 __all__ = [
@@ -72,13 +86,19 @@ def static_weights(pp: Mapping[str, Any]) -> dict[str, int] | None:
     return out
 
 
-def weights_body(ns: str, name: str, weights: tuple[tuple[str, int], ...]) -> Obj:
-    """The partial PropagationPolicy burstd applies: the static weight list only, sorted by cluster."""
+def weights_body(
+    ns: str, name: str, weights: tuple[tuple[str, int], ...], resource_version: str | None = None
+) -> Obj:
+    """The partial PropagationPolicy burstd applies: the static weight list only, sorted by cluster; with
+    ``resource_version`` as a precondition (the apply fails with 409 when the policy has changed since)."""
     entries = [{"targetCluster": {"clusterNames": [c]}, "weight": w} for c, w in sorted(weights)]
+    metadata: Obj = {"name": name, "namespace": ns}
+    if resource_version is not None:
+        metadata["resourceVersion"] = resource_version
     return {
         "apiVersion": PROPAGATION_POLICIES.api_version,
         "kind": PROPAGATION_POLICIES.kind,
-        "metadata": {"name": name, "namespace": ns},
+        "metadata": metadata,
         "spec": {"placement": {"replicaScheduling": {"weightPreference": {"staticWeightList": entries}}}},
     }
 
@@ -123,7 +143,8 @@ class KarmadaActuator:
         self._gate = gate
 
     async def set_weights(self, action: SetWeights) -> ActionResult:
-        """Server-side apply the staticWeightList; 409 from another manager -> "held", never forced."""
+        """Server-side apply the staticWeightList; 409 from another manager -> "held", never forced; 409
+        because the policy changed since it was read -> "conflict"."""
         ns, name = _split(action.workload)
         pp = await self._client.get(PROPAGATION_POLICIES, name, ns)
         regarding = ref_of(pp, PROPAGATION_POLICIES.api_version, PROPAGATION_POLICIES.kind)
@@ -135,7 +156,8 @@ class KarmadaActuator:
             return ActionResult(action, "refused", problem)
         if static_weights(pp) == dict(action.weights):
             return ActionResult(action, "unchanged", f"{regarding} already has these weights")
-        body = weights_body(ns, name, action.weights)
+        version = dig(pp, "metadata", "resourceVersion")
+        body = weights_body(ns, name, action.weights, str(version) if version else None)
         if self._gate.dry_run:
             others = list_owners(pp)
             if others:
@@ -148,6 +170,8 @@ class KarmadaActuator:
                     PROPAGATION_POLICIES, body, field_manager=FIELD_MANAGER, force=False, namespace=ns
                 )
         except Conflict as exc:
+            if not exc.field_manager_conflict:
+                return stale(action, str(regarding), exc)
             note = self._held_note(regarding, _CONFLICT_WITH.findall(exc.message), action)
             await self._events.emit(regarding, "Warning", "WeightsChangedExternally", "SetWeights", note)
             return ActionResult(action, "held", note)

@@ -50,6 +50,7 @@ class Caches:
         capi_version: Literal["v1beta2", "v1beta1"] = "v1beta2",
         on_change: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
+        watch_timeout: float = 15.0,
     ) -> None:
         v1beta2 = capi_version == "v1beta2"
 
@@ -58,7 +59,9 @@ class Caches:
                 if on_change is not None:
                     on_change(f"{resource.kind} {key}".rstrip())
 
-            return WatchCache(client, resource, parse, clock=clock, on_change=changed)
+            return WatchCache(
+                client, resource, parse, clock=clock, watch_timeout=watch_timeout, on_change=changed
+            )
 
         self.clusters = cache(karmada, KARMADA_CLUSTERS, parse_cluster)
         self.fhpas = cache(karmada, FEDERATED_HPAS, parse_federated_hpa)

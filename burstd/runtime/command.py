@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
+from burstd.runtime import preflight
+from burstd.runtime.logs import configure_logging, redact
 from burstd.runtime.policies import read_policies
-from burstd.runtime.settings import SettingsError, load_settings
+from burstd.runtime.settings import SettingsError, load_settings_with_origins
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -43,19 +44,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = load_settings(
+        settings, origins = load_settings_with_origins(
             args.config, dry_run=args.dry_run, policies=args.policies, log_level=args.log_level
         )
     except SettingsError as exc:
         print(f"burstd run: invalid settings:\n{exc}", file=sys.stderr)
         return EXIT_INVALID
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    checked = preflight.check(settings, origins)
+    if checked.problems:
+        print("burstd run: cannot start; nothing was started:", file=sys.stderr)
+        for line in checked.problems:
+            print(line, file=sys.stderr)
+        return EXIT_INVALID
+    configure_logging(settings.log_level, checked.secrets)
     found, problems = read_policies(
-        settings.policies, prometheus_configured=settings.prometheus.url is not None
+        settings.policies,
+        prometheus_configured=settings.prometheus.url is not None,
+        watch_timeout=settings.watch_timeout,
     )
     if found is None:
         for line in problems:
@@ -76,5 +81,8 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(main())
     except StartupError as exc:
         print(f"burstd run: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except OSError as exc:  # e.g. the HTTP port taken by someone else after the preflight check
+        print(f"burstd run: {redact(str(exc), checked.secrets)}", file=sys.stderr)
         return EXIT_INVALID
     return EXIT_OK

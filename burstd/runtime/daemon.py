@@ -17,20 +17,26 @@ from dataclasses import dataclass, field
 
 from burstd.engine.fleet import Usage, budgets
 from burstd.engine.pools import price_of
-from burstd.kube.client import KubeClient
+from burstd.engine.retire import effective, finish, retiring_pools
+from burstd.kube.client import REQUEST_TIMEOUT, KubeClient
 from burstd.kube.errors import KubeError, redact
+from burstd.kube.fence import unfenced
 from burstd.model.state import BurstState
 from burstd.model.world import FleetBudget, Sample
+from burstd.policy.claims import Conflict, Target, refusals
 from burstd.policy.spec import BurstPolicy, FleetLimits
+from burstd.prometheus.errors import PrometheusError
 from burstd.prometheus.source import PromQLSource, queries_of
 from burstd.runtime.actuate import Actuator
 from burstd.runtime.caches import Caches
+from burstd.runtime.conflicts import HELD_REASON, announce, message_of, owners_of
 from burstd.runtime.evaluate import Evaluation, PolicyRunner
 from burstd.runtime.events import EventRecorder
+from burstd.runtime.eventsink import EventSink
 from burstd.runtime.http import HttpServer
 from burstd.runtime.leader import LeaderElector
 from burstd.runtime.metrics import Metrics
-from burstd.runtime.observe import Snapshot
+from burstd.runtime.observe import Snapshot, scalable_of
 from burstd.runtime.policies import digest_of, merge, read_policies
 from burstd.runtime.settings import ApiServer, Settings
 from burstd.runtime.store import CorruptState, StateConflict, StateStore
@@ -40,17 +46,37 @@ __all__ = ["Daemon", "StartupError", "connect"]
 log = logging.getLogger("burstd.runtime")
 
 
+#: stage of a round -> (what its failure means, what its recovery logs)
+_STAGES = {
+    "reload": (
+        "re-reading the policy files failed; the running policies stay as they are",
+        "re-reading the policy files works again",
+    ),
+    "sample": (
+        "sampling the PromQL conditions failed; they count as missing this round",
+        "sampling the PromQL conditions works again",
+    ),
+    "evaluate": (
+        "the round failed before evaluating the policies; nothing was decided",
+        "rounds evaluate the policies again",
+    ),
+}
+
+
 class StartupError(Exception):
     """burstd cannot start: the message says which API server and what is wrong."""
 
 
-async def connect(role: str, server: ApiServer) -> KubeClient:
-    """A client for the ``role`` ("karmada" or "management") API server. Raises StartupError."""
+async def connect(role: str, server: ApiServer, *, request_timeout: float = REQUEST_TIMEOUT) -> KubeClient:
+    """A client for the ``role`` ("karmada" or "management") API server, each request bounded by
+    ``request_timeout``. Raises StartupError."""
     try:
         if server.in_cluster:
-            return KubeClient.in_cluster()
+            return KubeClient.in_cluster(request_timeout=request_timeout)
         return await KubeClient.from_kubeconfig(
-            str(server.kubeconfig) if server.kubeconfig is not None else None, server.context
+            str(server.kubeconfig) if server.kubeconfig is not None else None,
+            server.context,
+            request_timeout=request_timeout,
         )
     except Exception as exc:  # the client library raises ConfigException, OSError, ValueError, ...
         raise StartupError(f"{role}: cannot load {server.describe()}: {redact(str(exc))}") from None
@@ -74,34 +100,67 @@ class Daemon:
     #: fingerprint of the policy files the running policies came from (None: never re-read them)
     policy_digest: str | None = None
     _reload_requested: bool = False
+    #: policies held because another policy already manages one of their targets (TargetConflict)
+    refused: dict[str, list[Conflict]] = field(default_factory=dict)
+    #: Event sinks by API server ("karmada", "management") for Events no action writes
+    events: dict[str, EventSink] = field(default_factory=dict)
+    #: the monotonic clock liveness is measured with (injected by tests)
+    monotonic: Callable[[], float] = time.monotonic
+    #: monotonic time of the last progress: process start, leadership change, or a completed round
+    _progress_at: float = 0.0
+    #: the error each failing stage of the round last logged (logged again only when it changes)
+    _failing: dict[str, str] = field(default_factory=dict)
+    #: the deadline of the round in progress (None between rounds)
+    _deadline: asyncio.Timeout | None = None
+
+    def __post_init__(self) -> None:
+        self._progress_at = self.monotonic()
+        self._settle_claims(self.policies, {})
 
     # ------------------------------------------------------------------ entry point
 
     async def run(self) -> None:
         s = self.settings
         self.metrics.dry_run.set(1.0 if s.dry_run else 0.0)
-        karmada = await connect("karmada", s.karmada)
+        self._progress_at = self.monotonic()
+        promql = self._promql()  # first: a token file that cannot be read leaves no client open
         try:
-            management = await connect("management", s.management)
+            karmada = await connect("karmada", s.karmada, request_timeout=s.request_timeout)
+        except StartupError:
+            if promql is not None:
+                await promql.aclose()
+            raise
+        try:
+            management = await connect("management", s.management, request_timeout=s.request_timeout)
         except StartupError:
             await karmada.close()
+            if promql is not None:
+                await promql.aclose()
             raise
-        promql = self._promql()
-        http = HttpServer(self.metrics, ready=self._ready, decisions=self._decisions)
+        http = HttpServer(self.metrics, ready=self._ready, decisions=self._decisions, alive=self._alive)
         caches = self.caches = Caches(
-            karmada, management, capi_version=s.capi_version, on_change=self._changed, clock=self.clock
+            karmada,
+            management,
+            capi_version=s.capi_version,
+            on_change=self._changed,
+            clock=self.clock,
+            watch_timeout=s.watch_timeout,
         )
+        self.metrics.watches.watches = lambda: caches.started
         try:
-            await http.start(s.http.address, s.http.port)
+            await http.start(s.http.address, s.http.port, debug=s.http.debug)
             caches.need(self.policies)
-            store = StateStore(management, s.namespace, dry_run=s.dry_run)
-            dry_store = StateStore(management, s.namespace, dry_run=True)
-            events_k = EventRecorder(karmada, instance=s.identity, dry_run=s.dry_run)
-            events_m = EventRecorder(management, instance=s.identity, dry_run=s.dry_run)
+            # Every write but the Lease's goes through clients fenced by the leader's write window.
+            writes_k, writes_m = karmada.fenced(self._write_window), management.fenced(self._write_window)
+            store = StateStore(writes_m, s.namespace, dry_run=s.dry_run)
+            dry_store = StateStore(writes_m, s.namespace, dry_run=True)
+            events_k = EventRecorder(writes_k, instance=s.identity, dry_run=s.dry_run)
+            events_m = EventRecorder(writes_m, instance=s.identity, dry_run=s.dry_run)
+            self.events = {"karmada": events_k, "management": events_m}
             actuator = Actuator(
-                karmada, management, events_k, events_m, dry_run=s.dry_run, may_write=self._may_write
+                writes_k, writes_m, events_k, events_m, dry_run=s.dry_run, fence=self._write_window
             )
-            dry = Actuator(karmada, management, events_k, events_m, dry_run=True, may_write=self._may_write)
+            dry = Actuator(writes_k, writes_m, events_k, events_m, dry_run=True, fence=self._write_window)
             self._io = {False: (actuator, store), True: (dry, dry_store)}
 
             async def work() -> None:
@@ -117,6 +176,7 @@ class Daemon:
                     lease_duration=le.lease_duration,
                     renew_deadline=le.renew_deadline,
                     retry_period=le.retry_period,
+                    monotonic=self.monotonic,
                     on_change=self._leadership,
                 )
                 main = asyncio.create_task(self.elector.run(work), name="leader-election")
@@ -164,10 +224,13 @@ class Daemon:
 
     def _leadership(self, leading: bool) -> None:
         self.metrics.leader.set(1.0 if leading else 0.0)
+        self._progress_at = self.monotonic()  # a new leader has maxInactivity for its first round
         log.info("%s the leader Lease", "acquired" if leading else "lost")
 
-    def _may_write(self) -> bool:
-        return self.elector is None or self.elector.is_leader
+    def _write_window(self) -> float:
+        """Seconds left in which a write may be sent (``burstd.kube.fence``): the leader's window, or
+        unbounded without leader election."""
+        return unfenced() if self.elector is None else self.elector.write_window()
 
     def _ready(self) -> tuple[bool, str]:
         caches = self.caches
@@ -179,6 +242,24 @@ class Daemon:
             return False, "caches not synced: " + ", ".join(caches.unsynced())
         return True, "ok"
 
+    def _alive(self) -> tuple[bool, str]:
+        """Liveness for ``/healthz``: the leader (or a daemon without leader election) must complete a round
+        within ``maxInactivity``, counted from the process start or the leadership change before the first;
+        a follower's leader election must keep making attempts."""
+        bound = self.settings.max_inactivity
+        now = self.monotonic()
+        elector = self.elector
+        if elector is not None and not elector.is_leader:
+            last = elector.last_attempt
+            since = self._progress_at if last is None else max(self._progress_at, last)
+            what = "no leader-election attempt"
+        else:
+            since, what = self._progress_at, "no round completed"
+        idle = now - since
+        if idle > bound:
+            return False, f"{what} for {idle:.0f} s (maxInactivity {bound:g} s)"
+        return True, "ok"
+
     def _decisions(self) -> list[Evaluation]:
         return [r.last for r in self.runners.values() if r.last is not None]
 
@@ -187,7 +268,13 @@ class Daemon:
         if p.url is None:
             return None
         token = p.bearer_token_file.read_text().strip() if p.bearer_token_file is not None else None
-        return PromQLSource(p.url, timeout=p.timeout, bearer_token=token, ca_file=p.ca_file)
+        return PromQLSource(
+            p.url,
+            timeout=p.timeout,
+            request_timeout=self.settings.request_timeout,
+            bearer_token=token,
+            ca_file=p.ca_file,
+        )
 
     # ------------------------------------------------------------------ the leader's loop
 
@@ -199,13 +286,7 @@ class Daemon:
         log.info("caches synced; loading the state of %d policies", len(self.policies))
         while True:
             self._wake.clear()
-            await self._maybe_reload(store)
-            for policy in self.policies:  # first round, and any whose state could not be read before
-                if policy.metadata.name not in self.runners:
-                    await self._try_load(policy, store)
-            now = self.clock()
-            signals = await self._sample(promql, queries_of(self.policies), now)
-            wake_at = await self._round(caches, signals, now)
+            wake_at = await self._bounded_round(caches, store, promql)
             if self.once:
                 return
             tick = self.settings.tick_interval
@@ -214,9 +295,97 @@ class Daemon:
                 await asyncio.wait_for(self._wake.wait(), delay)
                 await asyncio.sleep(self.settings.debounce)  # let a burst of watch events settle
 
+    async def _bounded_round(
+        self, caches: Caches, store: StateStore, promql: PromQLSource | None
+    ) -> float | None:
+        """One round within ``roundTimeout``; the earliest time a policy wants to be evaluated again.
+
+        Never raises (but for cancellation): a round cut by its deadline is counted in
+        ``burstd_round_timeouts_total``, an error in ``burstd_round_errors_total``, and the next round starts
+        afresh. Only a round that evaluated the policies (caches synced) counts as progress for ``/healthz``.
+        """
+        limit = self.settings.round_timeout
+        deadline = asyncio.timeout(limit)
+        self._deadline = deadline
+        try:
+            async with deadline:
+                wake_at, evaluated = await self._round_steps(caches, store, promql)
+        except TimeoutError as exc:
+            if not deadline.expired():
+                self._failed("evaluate", exc)
+                return None
+            self.metrics.round_timeouts.inc()
+            log.error(
+                "the round did not finish within roundTimeout (%gs): cut short; actions are absolute, so the "
+                "next round repairs whatever was interrupted",
+                limit,
+            )
+            return None
+        finally:
+            self._deadline = None
+        if evaluated:
+            self._progress_at = self.monotonic()
+            self.metrics.rounds.inc()
+            self.metrics.last_round.set(self.clock())
+        return wake_at
+
+    async def _round_steps(
+        self, caches: Caches, store: StateStore, promql: PromQLSource | None
+    ) -> tuple[float | None, bool]:
+        """Re-read changed policy files, load the state of policies without one, sample PromQL, evaluate.
+        Each stage that fails is reported and skipped; the stages after it still run when that is safe."""
+        try:
+            await self._maybe_reload(store)
+        except Exception as exc:  # the running policies stay as they are
+            self._failed("reload", exc)
+        else:
+            self._recovered("reload")
+        for policy in self.policies:  # first round, and any whose state could not be read before
+            name = policy.metadata.name
+            if name not in self.runners:
+                try:
+                    await self._try_load(policy, store)
+                except Exception as exc:  # _try_load reports API errors itself; this is anything else
+                    self.metrics.evaluation_errors.labels(name, type(exc).__name__).inc()
+                    self._report(f"load {name}", exc, f"policy {name}: cannot read its state (will retry)")
+                else:
+                    self._failing.pop(f"load {name}", None)
+        now = self.clock()
+        signals = await self._sample(promql, queries_of(self.policies), now)
+        synced = caches.synced  # read right before the round, which decides nothing without it
+        try:
+            wake_at = await self._round(caches, signals, now)
+        except Exception as exc:  # no decision this round; a bug in one policy is caught inside
+            self._failed("evaluate", exc)
+            return None, False
+        self._recovered("evaluate")
+        return wake_at, synced
+
+    def _failed(self, stage: str, exc: BaseException) -> None:
+        self.metrics.round_errors.labels(stage, type(exc).__name__).inc()
+        self._report(stage, exc, _STAGES[stage][0])
+
+    def _report(self, key: str, exc: BaseException, what: str) -> None:
+        """Log a failure once: again only when it changes (it is tried again every round). API and I/O
+        errors in one line; anything else (a bug) with its traceback."""
+        text = f"{type(exc).__name__}: {exc}"
+        if self._failing.get(key) == text:
+            log.debug("%s (still): %s", what, text)
+            return
+        self._failing[key] = text
+        expected = isinstance(exc, KubeError | OSError | PrometheusError | TimeoutError)
+        suffix = "; tried again every round, logged again when the error changes"
+        log.error("%s: %s%s", what, text, suffix, exc_info=None if expected else exc)
+
+    def _recovered(self, stage: str) -> None:
+        if self._failing.pop(stage, None) is not None:
+            log.info("%s", _STAGES[stage][1])
+
     async def _maybe_reload(self, store: StateStore) -> None:
         """Re-read the policy files when they changed (or on SIGHUP). A reload with any problem changes
-        nothing; a removed policy with a burst in progress keeps running until it is Idle."""
+        nothing; a removed policy with a burst in progress keeps running until it is Idle, and a pool or
+        workload removed from a policy is retired (``merge``)."""
+        self._follow_retirements()
         if self.policy_digest is None:
             return
         forced, self._reload_requested = self._reload_requested, False
@@ -224,7 +393,10 @@ class Daemon:
         if not forced and await asyncio.to_thread(digest_of, paths) == self.policy_digest:
             return
         found, problems = await asyncio.to_thread(
-            read_policies, paths, prometheus_configured=self.settings.prometheus.url is not None
+            read_policies,
+            paths,
+            prometheus_configured=self.settings.prometheus.url is not None,
+            watch_timeout=self.settings.watch_timeout,
         )
         if found is None:
             self.metrics.reload_success.set(0.0)
@@ -234,29 +406,75 @@ class Daemon:
             )
             self.policy_digest = await asyncio.to_thread(digest_of, paths)  # report each bad version once
             return
-        phases = {name: runner.state.phase for name, runner in self.runners.items()}
-        policies, kept = merge(self.policies, phases, found.policies)
-        for why in kept:
+        states = {name: runner.state for name, runner in self.runners.items()}
+        owners = owners_of(self._as_run(self.policies), self.refused)  # running policies keep their targets
+        merged = merge(self.policies, states, found.policies)
+        policies = merged.policies
+        for why in merged.notes:
             log.warning("%s", why)
+        for name, state in merged.states.items():
+            await self._retiring(self.runners[name], self._drainable(state))
         for policy in policies:
             name = policy.metadata.name
             runner = self.runners.get(name)
             if runner is None:
                 await self._try_load(policy, store)
-            elif runner.policy != policy:
-                runner.policy = policy
+            elif runner.policy != effective(policy, runner.state):
+                runner.policy = effective(policy, runner.state)
                 runner.checked = False  # the new targets must pass preflight
                 runner.blocked.pop("RefusedTarget", None)
         for name in set(self.runners) - {p.metadata.name for p in policies}:
             del self.runners[name]
             self.metrics.forget(name)
         self.policies = policies
+        self._settle_claims(self._as_run(policies), owners)
         if self.caches is not None:
-            self.caches.need(policies)
+            self.caches.need([*policies, *(r.policy for r in self.runners.values())])
         self.fleet_limits = found.fleet_limits
         self.policy_digest = found.digest
         self.metrics.reload_success.set(1.0)
         log.info("policies reloaded: %s", ", ".join(sorted(p.metadata.name for p in policies)))
+
+    async def _retiring(self, runner: PolicyRunner, state: BurstState) -> None:
+        """Record what a reload starts (or stops) retiring, and save it at once (through the policy's store,
+        the dry-run one for a dry-run policy): a restart before the next evaluation must still finish the
+        retirement. A failed save is left to the next evaluation's."""
+        runner.state = state
+        io = self._io.get(self.settings.dry_run or runner.policy.spec.dry_run)
+        if io is None:
+            return
+        try:
+            runner.version = await io[1].save(runner.name, state, runner.version)
+        except (KubeError, OSError, StateConflict) as exc:
+            log.error(
+                "policy %s: cannot save what it retires yet (the next round saves it): %s", runner.name, exc
+            )
+
+    def _drainable(self, state: BurstState) -> BurstState:
+        """``state`` retiring only what burstd can still wind down: a pool whose object is gone or that
+        Cluster Autoscaler now manages, or a workload whose PropagationPolicy is gone, is let go at once
+        (its checks would otherwise hold the whole policy)."""
+        if self.caches is None or not self.caches.synced:
+            return state
+        snap = self.caches.snapshot()
+        pools = {
+            name
+            for name, pool in retiring_pools(state).items()
+            if (obj := scalable_of(pool, snap)) is None or obj.autoscaler_managed
+        }
+        workloads = {key for key in state.retiring_workloads if key not in snap.policies}
+        return finish(state, pools, workloads)
+
+    def _follow_retirements(self) -> None:
+        """Keep each runner on its effective policy (``burstd.engine.retire.effective``): the policy from
+        the files plus the pools and workloads it still retires; one whose retirement is over is dropped."""
+        files = {p.metadata.name: p for p in self.policies}
+        for name, runner in self.runners.items():
+            policy = files.get(name)
+            if policy is not None and runner.policy != (want := effective(policy, runner.state)):
+                runner.policy = want
+        if self.caches is not None:
+            self.caches.need([r.policy for r in self.runners.values()])
 
     async def _try_load(self, policy: BurstPolicy, store: StateStore) -> None:
         """``_load``, but an API error leaves the policy without a runner, to be tried again next round."""
@@ -275,13 +493,21 @@ class Daemon:
             runner.blocked["CorruptState"] = str(exc)
             self.runners[name] = runner
             return
-        self.runners[name] = PolicyRunner(policy, stored.state, stored.version)
+        # with what it still retires, watched before it is decided on
+        self.runners[name] = PolicyRunner(effective(policy, stored.state), stored.state, stored.version)
+        if self.caches is not None:
+            self.caches.need([self.runners[name].policy])
         log.info("policy %s: resumed in phase %s", name, stored.state.phase.value)
 
     async def _sample(self, promql: PromQLSource | None, queries: list[str], now: float) -> dict[str, Sample]:
         if promql is None or not queries:
             return {}
-        result = await promql.sample(queries, now)
+        try:
+            result = await promql.sample(queries, now)
+        except Exception as exc:  # missing signals hold the policies that need them: never a crash
+            self._failed("sample", exc)
+            return {}
+        self._recovered("sample")
         return dict(result.samples)
 
     async def _round(self, caches: Caches, signals: dict[str, Sample], now: float) -> float | None:
@@ -291,7 +517,7 @@ class Daemon:
         snap = caches.snapshot()
         budget = self._budgets(snap, signals)
         wake_at: float | None = None
-        for name, runner in self.runners.items():
+        for name, runner in list(self.runners.items()):  # a runner may be dropped on the way
             # a policy with spec.dryRun decides and reports like the others but writes nothing
             actuator, store = self._io[self.settings.dry_run or runner.policy.spec.dry_run]
             try:
@@ -299,6 +525,10 @@ class Daemon:
             except (KubeError, OSError) as exc:
                 self.metrics.evaluation_errors.labels(name, type(exc).__name__).inc()
                 log.error("policy %s: cannot check its targets: %s", name, exc)
+                continue
+            except Exception as exc:  # a bug must not stop the other policies or the next round
+                self.metrics.evaluation_errors.labels(name, type(exc).__name__).inc()
+                log.exception("policy %s: checking its targets failed unexpectedly: %s", name, exc)
                 continue
             if not manageable:
                 self.metrics.set_held(name, set(runner.blocked))
@@ -311,6 +541,13 @@ class Daemon:
             try:
                 evaluation = await asyncio.shield(task)
             except asyncio.CancelledError:
+                if self._deadline is not None and self._deadline.expired():
+                    # roundTimeout: the step in progress is what hangs. Cut it like a crash would; its
+                    # state was not saved, and the next round decides again from the saved state.
+                    task.cancel()
+                    await asyncio.wait({task}, timeout=self.settings.shutdown_grace)
+                    self.metrics.evaluation_errors.labels(name, "RoundTimeout").inc()
+                    raise
                 # Shutdown or lost leadership: let the step in progress finish so nothing is half-applied.
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.wait_for(task, self.settings.shutdown_grace)
@@ -318,7 +555,12 @@ class Daemon:
             except StateConflict as exc:
                 self.metrics.state_conflicts.labels(name).inc()
                 log.warning("policy %s: %s; re-reading the state", name, exc)
-                await self._load(runner.policy, store)
+                try:
+                    await self._load(runner.policy, store)
+                except Exception as reread:  # e.g. a 503: evaluate it only once its state has been read
+                    self.runners.pop(name, None)
+                    self.metrics.evaluation_errors.labels(name, type(reread).__name__).inc()
+                    log.error("policy %s: cannot re-read its state (will retry next round): %s", name, reread)
                 continue
             except (KubeError, OSError) as exc:
                 self.metrics.evaluation_errors.labels(name, type(exc).__name__).inc()
@@ -342,7 +584,17 @@ class Daemon:
 
     async def _preflight(self, runner: PolicyRunner, actuator: Actuator) -> bool:
         """Whether the policy's targets can be managed. A policy stays held (``RefusedTarget``) until they
-        can: checked when it starts, and again every round while it is held."""
+        can: checked when it starts, and again every round while it is held. A policy naming a target
+        another policy manages is held (``TargetConflict``) without a check."""
+        conflicts = self.refused.get(runner.name)
+        if conflicts:
+            message = message_of(conflicts)
+            if runner.blocked.get(HELD_REASON) != message:
+                runner.blocked[HELD_REASON] = message
+                await announce(conflicts, self.events, self.settings.capi_version)
+            return False
+        if runner.blocked.pop(HELD_REASON, None) is not None:
+            runner.checked = False  # its targets have not been checked yet
         if "CorruptState" in runner.blocked:
             return False
         if runner.checked and "RefusedTarget" not in runner.blocked:
@@ -359,6 +611,22 @@ class Daemon:
         if runner.blocked.pop("RefusedTarget", None) is not None:
             log.info("policy %s: its targets can be managed again; resuming", name)
         return True
+
+    def _as_run(self, policies: Sequence[BurstPolicy]) -> list[BurstPolicy]:
+        """Each policy as its runner runs it (with any removed pool it still drains), else as read."""
+        return [r.policy if (r := self.runners.get(p.metadata.name)) else p for p in policies]
+
+    def _settle_claims(self, policies: Sequence[BurstPolicy], owners: dict[Target, str]) -> None:
+        """Hold each policy naming a target another one manages (``burstd.policy.claims.refusals``); log
+        each change once (the leader's ``_preflight`` writes the Events)."""
+        refused = refusals(policies, owners)
+        for name, conflicts in refused.items():
+            if self.refused.get(name) != conflicts:
+                log.error("policy %s is held (%s): %s", name, HELD_REASON, message_of(conflicts))
+        for name in set(self.refused) - set(refused):
+            if any(p.metadata.name == name for p in policies):
+                log.info("policy %s no longer names a target another policy manages; resuming", name)
+        self.refused = refused
 
     def _budgets(self, snap: Snapshot, signals: dict[str, Sample]) -> dict[str, FleetBudget]:
         if self.fleet_limits is None:

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from burstd.engine import decide
 from burstd.model.actions import Action, Alert, Hold, SetWeights, describe
-from burstd.model.decision import Decision
+from burstd.model.decision import HoldReason
 from burstd.model.state import BurstState
 from burstd.model.world import FleetBudget, Sample, World
 from burstd.policy.spec import BurstPolicy
@@ -26,6 +26,14 @@ __all__ = ["ActionOutcome", "Evaluation", "PolicyRunner"]
 log = logging.getLogger("burstd.runtime")
 
 FIELD_MANAGER = "burstd"
+
+#: The ``reason`` label of ``burstd_policy_held`` for each engine hold. Stale data is reported as
+#: ``NotObserved`` (missing, or older than ``safety.signalMaxAge``), as it always was.
+HELD_LABELS: dict[HoldReason, str] = {
+    HoldReason.NOT_OBSERVED: "NotObserved",
+    HoldReason.STALE: "NotObserved",
+    HoldReason.WEIGHTS_CHANGED_EXTERNALLY: "WeightsChangedExternally",
+}
 
 
 class ActionOutcome(Protocol):
@@ -122,9 +130,10 @@ class PolicyRunner:
             return self._record(now, self.state.phase.value, reasons, (), None, world)
         self.adopt_own_weights(snap)
         decision = decide(world, self.policy, self.state, now)
-        missing = describe_missing(self.policy, snap) if _is_not_observed(decision) else []
+        missing = describe_missing(self.policy, snap) if HoldReason.NOT_OBSERVED in decision.holds else []
         done: list[tuple[str, str, str]] = []
         held: list[str] = []
+        stopped = False
         for action in decision.actions:
             if isinstance(action, Hold):
                 done.append((describe(action), "unchanged", ""))
@@ -146,15 +155,17 @@ class PolicyRunner:
                 held.append("RefusedTarget")
                 self.blocked["RefusedTarget"] = result.message
                 break
+            if result.outcome == "conflict":  # changed since read (a new leader?): decide again next round
+                stopped = True
+                break
         reasons = decision.reasons + tuple(f"not observed: {m}" for m in missing)
-        if held:
+        if held or stopped:
             # The held or refused action and those after it did not happen. Saving the decision's state would
             # record them as done (a pool target never applied is never asked for again; weights never
             # written would be taken for burstd's): keep the saved state. For held weights the next round
             # sees another manager's list differ from burstd's last one and holds with an alert.
             return self._record(now, self.state.phase.value, reasons, tuple(done), None, world, held)
-        if _is_not_observed(decision) or _is_stale(decision):
-            held.append("NotObserved")
+        held += [HELD_LABELS[why] for why in decision.holds]
         new_state = decision.state
         self.version = await store.save(name, new_state, self.version)
         self.state = new_state
@@ -189,14 +200,6 @@ class PolicyRunner:
             nodes={n: p.existing for n, p in world.pools.items()} if world else {},
             ready={n: p.ready for n, p in world.pools.items()} if world else {},
         )
-
-
-def _is_not_observed(decision: Decision) -> bool:
-    return any(r.startswith("not observed yet") for r in decision.reasons)
-
-
-def _is_stale(decision: Decision) -> bool:
-    return any(r.startswith("observations older than signalMaxAge") for r in decision.reasons)
 
 
 def _engine_holds(state: BurstState) -> set[str]:

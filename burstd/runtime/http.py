@@ -1,4 +1,4 @@
-"""The daemon's HTTP endpoints: ``/metrics`` (Prometheus), ``/healthz``, ``/readyz`` and ``/debug/decisions``."""
+"""The daemon's HTTP endpoints: ``/metrics`` (Prometheus), ``/healthz``, ``/readyz`` and, opt-in, ``/debug/decisions``."""
 
 from __future__ import annotations
 
@@ -21,19 +21,25 @@ class HttpServer:
         *,
         ready: Callable[[], tuple[bool, str]],
         decisions: Callable[[], Sequence[Evaluation]],
+        alive: Callable[[], tuple[bool, str]] | None = None,
     ) -> None:
         self._metrics = metrics
         self._ready = ready
         self._decisions = decisions
+        #: liveness: (alive, why); ``/healthz`` answers 503 with the reason when not alive
+        self._alive = alive
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
-    async def start(self, address: str, port: int) -> None:
+    async def start(self, address: str, port: int, *, debug: bool = False) -> None:
+        """Listen on ``address:port``. ``/debug/*`` is served only with ``debug`` (settings ``http.debug``);
+        without it those paths answer 404."""
         app = web.Application()
         app.router.add_get("/metrics", self._get_metrics)
         app.router.add_get("/healthz", self._get_healthz)
         app.router.add_get("/readyz", self._get_readyz)
-        app.router.add_get("/debug/decisions", self._get_decisions)
+        if debug:
+            app.router.add_get("/debug/decisions", self._get_decisions)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, address, port)
@@ -53,7 +59,8 @@ class HttpServer:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _get_healthz(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok\n")
+        ok, why = self._alive() if self._alive is not None else (True, "ok")
+        return web.Response(text=why + "\n", status=200 if ok else 503)
 
     async def _get_readyz(self, request: web.Request) -> web.Response:
         ok, why = self._ready()

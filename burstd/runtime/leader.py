@@ -15,15 +15,24 @@ the usual client loop this one:
 
 Every write carries the resourceVersion just read, so two candidates can never both win.
 
-A Lease is free when it has no holder, when ``renewTime + leaseDurationSeconds`` is past, or when it has
-not changed for ``leaseDurationSeconds`` of this process's own (monotonic) clock; the last rule protects
-against a dead holder whose clock was ahead.
+Expiry is judged as client-go's leaderelection judges it: a Lease is free when it has no holder, or when
+its record has not changed for ``leaseDurationSeconds`` of this candidate's own monotonic clock, counted
+from when this candidate last saw it change (a candidate that has just started therefore waits a whole
+Lease duration before taking over an apparently idle holder). ``renewTime`` and ``acquireTime`` are
+written for people and never compared with the local clock: another process's timestamps say nothing
+about this process's time (a candidate whose clock ran 14 s ahead once took the Lease from a healthy
+leader that way).
+
+Writes are fenced by ``write_window()``: the seconds left until ``renewDeadline`` after the last
+successful Lease write was *sent* (monotonic). A candidate takes over at the earliest
+``leaseDuration`` after it saw that write land, which is later, so every write sent and answered within
+the window happens before any other candidate can lead. ``burstd.kube.client.KubeClient.fenced`` bounds
+every write attempt (and each retry) by this window.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import math
 import random
@@ -33,7 +42,7 @@ from typing import Any, Protocol
 
 from burstd.kube.errors import Conflict, KubeError, NotFound
 
-from .microtime import format_micro_time, parse_time
+from .microtime import format_micro_time
 
 __all__ = ["LeaderElector", "LeaseClient"]
 
@@ -52,11 +61,6 @@ class LeaseClient(Protocol):
     async def replace_lease(self, namespace: str, name: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
 
 
-class _Attempt(enum.Enum):
-    HELD = "held"  # this candidate holds the Lease now
-    TAKEN = "taken"  # another candidate holds it and it has not expired
-
-
 class LeaderElector:
     """Runs ``work`` only while this ``identity`` holds the Lease ``namespace/name``."""
 
@@ -72,6 +76,7 @@ class LeaderElector:
         retry_period: float = 2.0,
         release_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         on_change: Callable[[bool], None] | None = None,
     ) -> None:
         if not identity:
@@ -90,21 +95,36 @@ class LeaderElector:
         self._retry_period = retry_period
         self._release_timeout = release_timeout
         self._clock = clock
+        self._monotonic = monotonic
         self._on_change = on_change
         self._leading = False
-        self._last_renew = -math.inf  # monotonic time of the last successful acquire or renew
+        self._last_renew = -math.inf  # monotonic time the last successful acquire or renew was sent
         self._may_hold = False  # a write that would make us the holder may have succeeded
         self._observed_rv: str | None = None
         self._observed_at = 0.0  # monotonic time when the Lease was last seen to change
+        self._last_attempt: float | None = None  # monotonic time the last acquire or renew attempt began
 
     @property
     def identity(self) -> str:
         return self._identity
 
     @property
+    def last_attempt(self) -> float | None:
+        """Monotonic time the last acquire or renew attempt began (None before the first): liveness for a
+        follower, whose election loop must keep trying."""
+        return self._last_attempt
+
+    @property
     def is_leader(self) -> bool:
         """True while this candidate holds the Lease and its last renewal is within ``renew_deadline``."""
-        return self._leading and time.monotonic() - self._last_renew < self._renew_deadline
+        return self.write_window() > 0
+
+    def write_window(self) -> float:
+        """Seconds (monotonic) left in which a write may be sent and answered: until ``renew_deadline`` after
+        the last successful acquire or renewal was sent; 0 or less when not leading. A ``Fence``."""
+        if not self._leading:
+            return 0.0
+        return self._last_renew + self._renew_deadline - self._monotonic()
 
     def __str__(self) -> str:
         return f"Lease {self._namespace}/{self._name} ({self._identity})"
@@ -161,8 +181,9 @@ class LeaderElector:
         while True:
             try:
                 async with asyncio.timeout(self._renew_deadline):
-                    if await self._try_acquire_or_renew() is _Attempt.HELD:
-                        self._last_renew = time.monotonic()
+                    sent = await self._try_acquire_or_renew()
+                    if sent is not None:
+                        self._last_renew = sent
                         self._set_leading(True)
                         log.info("%s: became the leader", self)
                         return
@@ -181,17 +202,17 @@ class LeaderElector:
         while True:
             wait = self._retry_period
             if failing:
-                wait = min(wait, max(0.0, self._last_renew + self._renew_deadline - time.monotonic()))
+                wait = min(wait, max(0.0, self._last_renew + self._renew_deadline - self._monotonic()))
             await asyncio.wait({task}, timeout=wait)
             if task.done():
                 await self._work_ended(task)
                 return False
-            left = self._last_renew + self._renew_deadline - time.monotonic()
+            left = self._last_renew + self._renew_deadline - self._monotonic()
             reason = f"no renewal succeeded for {self._renew_deadline:.1f} s"
             if left > 0:
                 try:
                     async with asyncio.timeout(left):
-                        held = await self._renew()
+                        sent = await self._renew()
                 except TimeoutError:
                     log.warning("%s: renewal timed out", self)
                 except KubeError as exc:
@@ -199,14 +220,14 @@ class LeaderElector:
                 except Exception:
                     log.warning("%s: renewal failed", self, exc_info=True)
                 else:
-                    if held:
-                        self._last_renew = time.monotonic()
+                    if sent is not None:
+                        self._last_renew = sent
                         failing = False
                         continue
                     reason = "another candidate holds the Lease"
                     left = 0.0
             failing = True
-            if left > 0 and time.monotonic() - self._last_renew < self._renew_deadline:
+            if left > 0 and self._monotonic() - self._last_renew < self._renew_deadline:
                 continue
             log.warning("%s: lost leadership (%s): stopping the work", self, reason)
             self._set_leading(False)
@@ -245,17 +266,18 @@ class LeaderElector:
         rv = (lease.get("metadata") or {}).get("resourceVersion")
         if rv != self._observed_rv:
             self._observed_rv = rv if isinstance(rv, str) else None
-            self._observed_at = time.monotonic()
+            self._observed_at = self._monotonic()
 
     def _expired(self, spec: Mapping[str, Any]) -> bool:
+        """The holder's record has not changed for its ``leaseDurationSeconds`` of this candidate's monotonic
+        time (client-go: ``observedTime + leaseDuration <= now``). No timestamp in the record is read."""
         duration = spec.get("leaseDurationSeconds")
         seconds = (
-            float(duration) if isinstance(duration, int | float) and duration > 0 else self._lease_duration
+            float(duration)
+            if isinstance(duration, int | float) and not isinstance(duration, bool) and duration > 0
+            else self._lease_duration
         )
-        renewed = parse_time(spec.get("renewTime")) or parse_time(spec.get("acquireTime"))
-        if renewed is not None and renewed + seconds < self._clock():
-            return True
-        return time.monotonic() - self._observed_at >= seconds
+        return self._monotonic() - self._observed_at >= seconds
 
     def _spec(self, previous: Mapping[str, Any]) -> dict[str, Any]:
         """The spec that makes this candidate the holder (a takeover when it was someone else)."""
@@ -279,49 +301,57 @@ class LeaderElector:
             metadata.pop("managedFields", None)
         return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata, "spec": spec}
 
-    async def _try_acquire_or_renew(self) -> _Attempt:
+    async def _try_acquire_or_renew(self) -> float | None:
+        """One attempt. The monotonic time the winning write was sent when this candidate holds the Lease
+        now; None when another candidate holds it and it has not expired."""
+        self._last_attempt = self._monotonic()
         try:
             lease = await self._client.get_lease(self._namespace, self._name)
         except NotFound:
             self._may_hold = True
+            sent = self._monotonic()
             try:
                 created = await self._client.create_lease(self._namespace, self._body(None, self._spec({})))
             except Conflict:  # another candidate created it first
                 self._may_hold = self._leading
-                return _Attempt.TAKEN
+                return None
             self._observe(created)
-            return _Attempt.HELD
+            return sent
         self._observe(lease)
         spec = lease.get("spec") or {}
         holder = spec.get("holderIdentity")
         if holder and holder != self._identity and not self._expired(spec):
             self._may_hold = False
-            return _Attempt.TAKEN
+            return None
         if holder and holder != self._identity:
             log.info("%s: the Lease of %s has expired: taking it over", self, holder)
         self._may_hold = True
+        sent = self._monotonic()
         try:
             replaced = await self._client.replace_lease(
                 self._namespace, self._name, self._body(lease, self._spec(spec))
             )
         except Conflict:  # someone else wrote it between our read and write
             self._may_hold = self._leading
-            return _Attempt.TAKEN
+            return None
         self._observe(replaced)
-        return _Attempt.HELD
+        return sent
 
-    async def _renew(self) -> bool:
-        """Extend this candidate's Lease; False when another candidate holds it (not an error)."""
+    async def _renew(self) -> float | None:
+        """Extend this candidate's Lease: the monotonic time the renewal was sent; None when another
+        candidate holds it (not an error)."""
+        self._last_attempt = self._monotonic()
         lease = await self._client.get_lease(self._namespace, self._name)
         self._observe(lease)
         spec = lease.get("spec") or {}
         if spec.get("holderIdentity") != self._identity:
-            return False
+            return None
+        sent = self._monotonic()
         replaced = await self._client.replace_lease(
             self._namespace, self._name, self._body(lease, self._spec(spec))
         )
         self._observe(replaced)
-        return True
+        return sent
 
     async def _release(self) -> None:
         lease = await self._client.get_lease(self._namespace, self._name)

@@ -7,8 +7,9 @@ not incremented in memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Info, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -17,7 +18,7 @@ from prometheus_client.registry import Collector
 from burstd import __version__
 from burstd.model.state import BurstState, Phase
 
-__all__ = ["Metrics", "PolicyView"]
+__all__ = ["Metrics", "PolicyView", "WatchedResource"]
 
 # No `<counter>_created` series: they double the series count and no dashboard of ours reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -85,6 +86,44 @@ class _StateCollector(Collector):
         yield from (phase, cost, node_seconds, nodes, ready, target, shifted, alerts, bursts)
 
 
+class WatchedResource(Protocol):
+    """What the watch metrics read from each watch cache (``burstd.kube.cache.WatchCache``)."""
+
+    @property
+    def resource(self) -> object: ...
+
+    @property
+    def relists(self) -> int: ...
+
+    def last_heard_at(self) -> float | None: ...
+
+
+class _WatchCollector(Collector):
+    """Read at scrape time from the watch caches ``watches()`` returns."""
+
+    def __init__(self) -> None:
+        self.watches: Callable[[], Iterable[WatchedResource]] = tuple
+
+    def collect(self) -> Iterator[Metric]:
+        relists = CounterMetricFamily(
+            "burstd_watch_relists",
+            "Successful full LISTs by each watch cache: the first, then one per 410 Gone (backed off with jitter)",
+            labels=["resource"],
+        )
+        heard = GaugeMetricFamily(
+            "burstd_watch_last_heard_timestamp_seconds",
+            "When the API server was last heard on each watch: a list, an event, a bookmark or a watch "
+            "it ended; observations are as old as this",
+            labels=["resource"],
+        )
+        for cache in self.watches():
+            relists.add_metric([str(cache.resource)], float(cache.relists))
+            at = cache.last_heard_at()
+            if at is not None:
+                heard.add_metric([str(cache.resource)], at)
+        yield from (relists, heard)
+
+
 class Metrics:
     """Every metric burstd exports, on its own registry (no process-global state)."""
 
@@ -93,6 +132,9 @@ class Metrics:
         r = self.registry
         self._state = _StateCollector()
         r.register(self._state)
+        #: set ``watches.watches`` to a callable returning the running watch caches
+        self.watches = _WatchCollector()
+        r.register(self.watches)
         Info("burstd_build", "burstd version", registry=r).info({"version": __version__})
         self.leader = Gauge("burstd_leader", "1 while this instance holds the leader Lease", registry=r)
         self.dry_run = Gauge("burstd_dry_run", "1 when this instance runs with --dry-run", registry=r)
@@ -119,14 +161,14 @@ class Metrics:
         )
         self.actions = Counter(
             "burstd_actions",
-            "Actions by kind and outcome (applied, unchanged, dry-run, held, refused, failed)",
+            "Actions by kind and outcome (applied, unchanged, dry-run, held, refused, conflict)",
             ["policy", "action", "outcome"],
             registry=r,
         )
         self.held = Gauge(
             "burstd_policy_held",
             "1 while a policy is held and why (WeightsChangedExternally, RefusedTarget, CorruptState, "
-            "NotObserved)",
+            "NotObserved, TargetConflict)",
             ["policy", "reason"],
             registry=r,
         )
@@ -140,6 +182,28 @@ class Metrics:
             "burstd_state_conflicts",
             "State writes refused by a resourceVersion precondition",
             ["policy"],
+            registry=r,
+        )
+        self.rounds = Counter(
+            "burstd_rounds",
+            "Rounds of the leader's loop that completed (every policy considered within roundTimeout)",
+            registry=r,
+        )
+        self.last_round = Gauge(
+            "burstd_last_round_timestamp_seconds",
+            "When the leader's loop last completed a round",
+            registry=r,
+        )
+        self.round_timeouts = Counter(
+            "burstd_round_timeouts",
+            "Rounds cut short by roundTimeout",
+            registry=r,
+        )
+        self.round_errors = Counter(
+            "burstd_round_errors",
+            "Errors outside any one policy's evaluation, by stage of the round (reload, sample, evaluate) "
+            "and error class; the stage is tried again next round",
+            ["stage", "error"],
             registry=r,
         )
 
@@ -158,5 +222,11 @@ class Metrics:
         self._state.views[policy] = view
 
     def set_held(self, policy: str, reasons: set[str]) -> None:
-        for reason in ("WeightsChangedExternally", "RefusedTarget", "CorruptState", "NotObserved"):
+        for reason in (
+            "WeightsChangedExternally",
+            "RefusedTarget",
+            "CorruptState",
+            "NotObserved",
+            "TargetConflict",
+        ):
             self.held.labels(policy, reason).set(1.0 if reason in reasons else 0.0)

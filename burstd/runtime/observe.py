@@ -28,6 +28,7 @@ from burstd.model.world import (
     World,
 )
 from burstd.policy.spec import BurstPolicy, PoolSpec, WorkloadSpec
+from burstd.runtime.actuate_base import FIELD_MANAGER
 
 #: The Cluster API kind behind each pool backend this module builds pools for.
 CAPI_KINDS: Mapping[str, ScalableKind] = MappingProxyType(
@@ -95,7 +96,13 @@ def _workload(wl: WorkloadSpec, snap: Snapshot) -> WorkloadState | None:
         unschedulable_replicas=sum(max(0, b.replicas - sum(b.clusters.values())) for b in bindings),
         observed_at=min(seen),
         weights=dict(pp.weights),
+        weights_by_burstd=pp.weights_shape_ok and tuple(pp.weights_managers) == (FIELD_MANAGER,),
     )
+
+
+def scalable_of(pool: PoolSpec, snap: Snapshot) -> ScalableInfo | None:
+    """The pool's MachineDeployment or MachinePool in ``snap``; None if absent (or not a Cluster API pool)."""
+    return _scalable(pool, snap)
 
 
 def _scalable(pool: PoolSpec, snap: Snapshot) -> ScalableInfo | None:

@@ -11,15 +11,22 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
-from burstd.policy.units import Duration
+from burstd.policy.units import Duration, PositiveDuration
+from burstd.runtime.settings_file import Origins, SettingsError, read_file
 
-__all__ = ["ApiServer", "LeaderElection", "Settings", "SettingsError", "load_settings"]
+__all__ = [
+    "ApiServer",
+    "LeaderElection",
+    "Origins",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+    "load_settings_with_origins",
+]
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
@@ -51,9 +58,9 @@ class ApiServer(_Section):
 class LeaderElection(_Section):
     enabled: bool = True
     lease_name: Annotated[str, Field(pattern=DNS_LABEL, max_length=63)] = "burstd-leader"
-    lease_duration: Duration = 15.0
-    renew_deadline: Duration = 10.0
-    retry_period: Duration = 2.0
+    lease_duration: PositiveDuration = 15.0
+    renew_deadline: PositiveDuration = 10.0
+    retry_period: PositiveDuration = 2.0
 
     @model_validator(mode="after")
     def _ordered(self) -> LeaderElection:
@@ -68,14 +75,30 @@ class PrometheusSettings(_Section):
     url: str | None = None
     bearer_token_file: Path | None = None
     ca_file: Path | None = None
-    timeout: Duration = 5.0
+    timeout: PositiveDuration = 5.0
+
+
+def _default_address() -> str:
+    """The pod's IP (``POD_IP``, set from the Downward API ``status.podIP``), so that the kubelet's probes
+    and Prometheus reach burstd while nothing outside the pod network does; else loopback only."""
+    return os.environ.get("POD_IP") or "127.0.0.1"
 
 
 class HttpSettings(_Section):
-    """The HTTP server for ``/metrics``, ``/healthz``, ``/readyz`` and ``/debug/decisions``."""
+    """The HTTP server for ``/metrics``, ``/healthz``, ``/readyz`` and (opt-in) ``/debug/decisions``."""
 
-    address: str = "0.0.0.0"
+    address: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[^\s/]+$")] = Field(
+        default_factory=_default_address
+    )
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    #: serve ``/debug/*`` (the last decisions, with their reasons): off unless asked for
+    debug: bool = False
+
+
+def _watch_timeout(seconds: float) -> float:
+    if not 1.0 <= seconds <= 3600.0:
+        raise ValueError(f"must be between 1s and 1h (a watch's timeoutSeconds), got {seconds:g}s")
+    return seconds
 
 
 def _default_identity() -> str:
@@ -105,15 +128,50 @@ class Settings(BaseSettings):
     identity: Annotated[str, Field(min_length=1)] = Field(default_factory=_default_identity)
     dry_run: bool = False
     #: re-evaluate at least this often, for time windows and `for` timers, even with no watch event
-    tick_interval: Duration = 15.0
+    tick_interval: PositiveDuration = 15.0
     #: wait this long after a watch event for more before evaluating (events come in bursts)
     debounce: Duration = 0.5
     #: how long a SIGTERM waits for the step in progress to finish before giving up on it
     shutdown_grace: Duration = 20.0
+    #: bound on one request to an API server or to Prometheus (connect, send, read the whole answer)
+    request_timeout: PositiveDuration = 10.0
+    #: bound on one round of the leader's loop (re-read policies, sample PromQL, evaluate every policy)
+    round_timeout: PositiveDuration = 60.0
+    #: ``/healthz`` fails when no round completed (a follower: no leader-election attempt) for this long
+    max_inactivity: PositiveDuration = 600.0
+    #: each watch asks the API server to end it after this long (``timeoutSeconds``), so a quiet resource
+    #: is still heard from (the watch's clean end) at least this often; a watch silent for this + 10s is
+    #: restarted. Every policy's ``safety.signalMaxAge`` must be above that bound.
+    watch_timeout: Annotated[PositiveDuration, AfterValidator(_watch_timeout)] = 15.0
     leader_election: LeaderElection = Field(default_factory=LeaderElection)
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _timeouts_fit(self) -> Settings:
+        """The bounds must nest: a request fits in a round, and a healthy loop completes a round (or, on a
+        follower, makes an election attempt) well within ``maxInactivity``."""
+        if not self.request_timeout < self.round_timeout:
+            raise ValueError(
+                f"requestTimeout ({self.request_timeout:g}s) must be shorter than roundTimeout "
+                f"({self.round_timeout:g}s): a round must have room for at least one request"
+            )
+        if self.prometheus.timeout > self.request_timeout:
+            raise ValueError(
+                f"prometheus.timeout ({self.prometheus.timeout:g}s) must not exceed requestTimeout "
+                f"({self.request_timeout:g}s), the bound on each request burstd sends"
+            )
+        gap = self.round_timeout + self.tick_interval + self.debounce
+        le = self.leader_election
+        attempt = le.renew_deadline + le.retry_period * 1.2 if le.enabled else 0.0
+        if not self.max_inactivity > max(gap, attempt):
+            raise ValueError(
+                f"maxInactivity ({self.max_inactivity:g}s) must be longer than roundTimeout + tickInterval + "
+                f"debounce ({gap:g}s) and than leaderElection.renewDeadline + 1.2 * retryPeriod "
+                f"({attempt:g}s): a healthy burstd may go that long between two rounds or election attempts"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -127,45 +185,35 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, InitSettingsSource(settings_cls, _file_data.get("data") or {}))
 
 
-class SettingsError(Exception):
-    """The settings cannot be used; the message names the source and every bad field."""
-
-
 # pydantic-settings builds sources in a classmethod; the file's contents reach it through this holder.
 _file_data: dict[str, dict[str, Any] | None] = {"data": None}
-
-
-def _read_file(path: Path) -> dict[str, Any]:
-    try:
-        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SettingsError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SettingsError(f"{where}: invalid YAML: {problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise SettingsError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
-    return data
 
 
 def load_settings(config_file: Path | None, **overrides: Any) -> Settings:
     """Settings from ``config_file`` (optional), ``BURSTD_*`` variables and ``overrides`` (highest first:
     overrides, environment, file). Raises SettingsError naming the file and the bad fields."""
-    where = str(config_file) if config_file is not None else "settings"
+    return load_settings_with_origins(config_file, **overrides)[0]
+
+
+def load_settings_with_origins(config_file: Path | None, **overrides: Any) -> tuple[Settings, Origins]:
+    """``load_settings``, and where each setting came from (to point later errors at the right place).
+
+    Every error names where the bad value was set: ``FILE:LINE:COL`` in the settings file, the
+    ``BURSTD_*`` variable or the flag."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    flags = {name: "--" + name.replace("_", "-") for name in given}
     if config_file is not None and not config_file.is_file():
         raise SettingsError(f"{config_file}: no such file")
-    _file_data["data"] = _read_file(config_file) if config_file is not None else None
+    data, root = read_file(config_file) if config_file is not None else (None, None)
+    origins = Origins(str(config_file) if config_file is not None else None, root, flags, dict(os.environ))
+    _file_data["data"] = data
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return Settings(**given), origins
     except ValidationError as exc:
         lines = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"{where}: {loc}: {err['msg']}")
+        for err in exc.errors(include_url=False):
+            message = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(origins.describe(err["loc"], message, at_key=err["type"] == "extra_forbidden"))
         raise SettingsError("\n".join(lines)) from None
     finally:
         _file_data["data"] = None

@@ -3,6 +3,9 @@
 Every write carries the resourceVersion burstd last read or wrote as a precondition, so two writers can
 never silently overwrite each other: the second gets ``StateConflict``. A ConfigMap that does not hold a
 valid state is reported as ``CorruptState`` and left untouched.
+
+The daemon gives the store a client fenced by the leader's write window (``KubeClient.fenced``): a save
+attempted, or retried, after leadership lapsed is not sent (``burstd.kube.fence.Fenced``, not a conflict).
 """
 
 from __future__ import annotations
@@ -109,6 +112,11 @@ class StateStore:
         except ValueError as exc:
             raise CorruptState(
                 f"{where} key {STATE_KEY!r} is not valid JSON ({exc}); left untouched: fix or delete it"
+            ) from None
+        except RecursionError:
+            raise CorruptState(
+                f"{where} key {STATE_KEY!r} is JSON nested too deeply to be a burst state; left untouched: "
+                "fix or delete it"
             ) from None
         try:
             state = BurstState.from_dict(parsed)

@@ -22,13 +22,19 @@ EXIT_INPUT = 1
 EXIT_ENGINE = 70
 
 
+#: the largest ``--peak-replicas``
+MAX_PEAK_REPLICAS = 1_000_000
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value > MAX_PEAK_REPLICAS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_PEAK_REPLICAS}, got {value}")
     return value
 
 

@@ -42,21 +42,36 @@ def bundled_traces() -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and p.joinpath("demand.csv").is_file())
 
 
+#: the largest input file read (a trace of MAX_TRACE_SAMPLES rows is about 20 MiB)
+MAX_FILE_BYTES = 64 * 2**20
+
+
 def _read(path: str | None, bundled: str) -> tuple[str, str]:
     """(display name, text) of a file given on the command line, or of a bundled file."""
     if path is None:
         return f"<bundled {bundled}>", data_dir().joinpath(bundled).read_text(encoding="utf-8")
     try:
-        return path, Path(path).read_text(encoding="utf-8-sig")
+        with open(path, "rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: e.g. a NUL byte in the path
+        raise InputError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(f"{path}: the file is larger than {MAX_FILE_BYTES // 2**20} MiB")
+    try:
+        return path, data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InputError(
+            f"{path}:{line}:{col}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
+        ) from None
 
 
 def load_trace(arg: str | None, fill_gaps: FillGaps = "error") -> Trace:
     """A trace from a CSV file, or the bundled trace of that name (``alibaba-2018`` when ``arg`` is None)."""
-    if arg is None or (not Path(arg).exists() and arg in bundled_traces()):
+    if arg is None or (arg in bundled_traces() and not _exists(arg)):
         name = arg or DEFAULT_TRACE
         text = data_dir().joinpath("traces", name, "demand.csv").read_text(encoding="utf-8")
         source = name
@@ -66,6 +81,13 @@ def load_trace(arg: str | None, fill_gaps: FillGaps = "error") -> Trace:
         return parse_trace(text, source, fill_gaps)
     except TraceError as exc:
         raise InputError(str(exc)) from None
+
+
+def _exists(path: str) -> bool:
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False
 
 
 def load_policy(path: str | None) -> BurstPolicy:
@@ -97,6 +119,11 @@ def _load_yaml(path: str | None, bundled: str, validate: Callable[[Any], T]) -> 
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(f"{where}: invalid YAML: {problem}") from None
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError, RecursionError) as exc:
+        # ruamel.yaml trips over some odd inputs (deep nesting, a bare '!!set'): still the input's fault
+        raise InputError(
+            f"{source}:1:1: the YAML reader cannot read this file ({type(exc).__name__})"
+        ) from None
     if len(docs) != 1:
         raise InputError(f"{source}: expected exactly one YAML document, found {len(docs)}")
     root = docs[0]

@@ -1,6 +1,11 @@
 """Demand traces: strict CSV loading (``timestamp_s,demand``), gap filling, scaling to replicas.
 
-Every error names the file, the line and the field: ``FILE:LINE: FIELD: message``.
+Every error names the file, the line, the column and the field: ``FILE:LINE:COL: FIELD: message``.
+
+Bounds (so that a trace that loads is simulated in bounded time and memory): timestamps and demand values
+are finite, not negative and at most ``MAX_TIMESTAMP_S`` / ``MAX_DEMAND``; the trace lasts at most
+``MAX_TRACE_DURATION_S`` (366 days, its last step included); after gap filling it has at most
+``MAX_TRACE_SAMPLES`` samples.
 """
 
 from __future__ import annotations
@@ -14,19 +19,31 @@ from dataclasses import dataclass
 from typing import Literal
 
 HEADER = ("timestamp_s", "demand")
+#: the largest timestamp (seconds; 1e10 is the year 2286 as a Unix time)
+MAX_TIMESTAMP_S = 1e10
+#: the largest demand value
+MAX_DEMAND = 1e15
+#: the longest trace, from its first timestamp to the end of its last step: 366 days
+MAX_TRACE_DURATION_S = 366 * 86400.0
+#: the most samples a trace may have, gap-filled ones included
+MAX_TRACE_SAMPLES = 1_000_000
 FillGaps = Literal["error", "hold", "zero"]
 _PERCENTILE = re.compile(r"^p(\d+(?:\.\d+)?)$")
 
 
 class TraceError(ValueError):
-    """A trace that cannot be used, and where: ``FILE:LINE: FIELD: message``."""
+    """A trace that cannot be used, and where: ``FILE:LINE:COL: FIELD: message``."""
 
-    def __init__(self, source: str, line: int | None, field: str | None, message: str) -> None:
+    def __init__(
+        self, source: str, line: int | None, field: str | None, message: str, col: int | None = None
+    ) -> None:
         self.source = source
         self.line = line
+        self.col = col
         self.field = field
         self.message = message
-        where = source if line is None else f"{source}:{line}"
+        # a problem with the whole file (empty, no demand at all) points at its start
+        where = f"{source}:{line if line is not None else 1}:{col if col is not None else 1}"
         super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
 
 
@@ -71,7 +88,13 @@ def parse_trace(text: str, source: str, fill_gaps: FillGaps = "error") -> Trace:
         )
     header = tuple(part.strip() for part in lines[0].lstrip("\ufeff").split(","))
     if header != HEADER:
-        raise TraceError(source, 1, "header", f"expected exactly 'timestamp_s,demand', got {lines[0]!r}")
+        raise TraceError(
+            source, 1, "header", f"expected exactly 'timestamp_s,demand', got {_clip(lines[0])!r}"
+        )
+    if len(lines) - 1 > MAX_TRACE_SAMPLES:
+        raise TraceError(
+            source, MAX_TRACE_SAMPLES + 2, None, f"more than {MAX_TRACE_SAMPLES} rows; split the trace"
+        )
     times: list[float] = []
     values: list[float] = []
     line_of: list[int] = []
@@ -82,10 +105,10 @@ def parse_trace(text: str, source: str, fill_gaps: FillGaps = "error") -> Trace:
                 source,
                 number,
                 None,
-                f"expected 2 comma-separated fields (timestamp_s,demand), got {len(parts)}: {line!r}",
+                f"expected 2 comma-separated fields (timestamp_s,demand), got {len(parts)}: {_clip(line)!r}",
             )
-        t = _number(source, number, "timestamp_s", parts[0])
-        v = _number(source, number, "demand", parts[1])
+        t = _number(source, number, 1, "timestamp_s", parts[0], MAX_TIMESTAMP_S)
+        v = _number(source, number, len(parts[0]) + 2, "demand", parts[1], MAX_DEMAND)
         if times and t <= times[-1]:
             raise TraceError(
                 source,
@@ -93,6 +116,7 @@ def parse_trace(text: str, source: str, fill_gaps: FillGaps = "error") -> Trace:
                 "timestamp_s",
                 f"{_n(t)} is not after the previous timestamp "
                 f"{_n(times[-1])} (line {line_of[-1]}); timestamps must increase strictly",
+                col=1,
             )
         times.append(t)
         values.append(v)
@@ -100,6 +124,16 @@ def parse_trace(text: str, source: str, fill_gaps: FillGaps = "error") -> Trace:
     if len(times) < 2:
         raise TraceError(source, len(lines), None, f"expected at least 2 data rows, got {len(times)}")
     step = statistics.median(b - a for a, b in itertools.pairwise(times))
+    if times[-1] + step - times[0] > MAX_TRACE_DURATION_S:
+        raise TraceError(
+            source,
+            line_of[-1],
+            "timestamp_s",
+            f"the trace lasts {_n(times[-1] + step - times[0])}s (from t={_n(times[0])} to "
+            f"t={_n(times[-1])} plus one step of {_n(step)}s); a trace may last at most 366 days "
+            f"({_n(MAX_TRACE_DURATION_S)}s)",
+            col=1,
+        )
     gaps = [i for i in range(1, len(times)) if times[i] - times[i - 1] > step * (1 + 1e-9)]
     filled = 0
     if gaps:
@@ -114,6 +148,17 @@ def parse_trace(text: str, source: str, fill_gaps: FillGaps = "error") -> Trace:
                 f"(t={_n(times[i - 1])}) and line {line_of[i]} (t={_n(times[i])}); the typical step is "
                 f"{_n(step)}s{more}. Pass --fill-gaps hold to carry the last value over gaps, or "
                 "--fill-gaps zero to treat them as no demand",
+                col=1,
+            )
+        inserted = sum(math.ceil((times[i] - times[i - 1]) / step - 1e-9) - 1 for i in gaps)
+        if len(times) + inserted > MAX_TRACE_SAMPLES:
+            raise TraceError(
+                source,
+                line_of[gaps[0]],
+                "timestamp_s",
+                f"filling the gaps would insert {inserted} samples, more than {MAX_TRACE_SAMPLES} in "
+                f"all; the typical step is {_n(step)}s. Resample the trace to a longer step",
+                col=1,
             )
         times, values, filled = _fill(times, values, step, gaps, hold=fill_gaps == "hold")
     if max(values) <= 0:
@@ -126,15 +171,23 @@ def _n(x: float) -> str:
     return f"{x:.15g}"
 
 
-def _number(source: str, line: int, field: str, text: str) -> float:
+def _clip(text: str, limit: int = 80) -> str:
+    """At most ``limit`` characters of ``text`` for an error message."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _number(source: str, line: int, col: int, field: str, text: str, maximum: float) -> float:
+    shown = _clip(text.strip())
     try:
         value = float(text.strip())
     except ValueError:
-        raise TraceError(source, line, field, f"expected a number, got {text.strip()!r}") from None
+        raise TraceError(source, line, field, f"expected a number, got {shown!r}", col) from None
     if not math.isfinite(value):
-        raise TraceError(source, line, field, f"expected a finite number, got {text.strip()!r}")
+        raise TraceError(source, line, field, f"expected a finite number, got {shown!r}", col)
     if value < 0:
-        raise TraceError(source, line, field, f"must not be negative, got {text.strip()}")
+        raise TraceError(source, line, field, f"must not be negative, got {shown}", col)
+    if value > maximum:
+        raise TraceError(source, line, field, f"must be at most {maximum:g}, got {shown}", col)
     return value
 
 

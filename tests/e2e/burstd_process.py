@@ -94,6 +94,7 @@ class BurstdProcess:
         dry_run: bool = False,
         tick: str = "1s",
         settings: dict[str, Any] | None = None,
+        debug_endpoints: bool = False,
     ) -> None:
         self.planes = planes
         self.fleet = fleet
@@ -121,17 +122,21 @@ class BurstdProcess:
             "tickInterval": tick,
             "debounce": "100ms",
             "shutdownGrace": "10s",
+            "watchTimeout": "5s",  # a quiet fleet is heard from every 5 s (signalMaxAge is 30s)
             "leaderElection": {"leaseDuration": "4s", "renewDeadline": "3s", "retryPeriod": "500ms"},
-            "http": {"address": "127.0.0.1", "port": self.port},
+            "http": {"address": "127.0.0.1", "port": self.port, "debug": debug_endpoints},
             "logLevel": "INFO",
             **(settings or {}),
         }
         self.config = self.workdir / "burstd.yaml"
         self.config.write_text(json.dumps(settings, indent=2))
         self.proc: subprocess.Popen[bytes] | None = None
+        #: environment variables added to the child's (e.g. libfaketime's, for a skewed wall clock)
+        self.extra_env: dict[str, str] = {}
 
     def start(self, *extra: str) -> BurstdProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BURSTD_")}
+        env.update(self.extra_env)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "burstd", "run", "--config", str(self.config), *extra],

@@ -44,7 +44,7 @@ from burstd.kube.errors import NotFound
 
 from .capi_sim import is_ready
 from .conditions import condition, set_conditions, timestamp
-from .fleet import DEPLOYMENT_NAME_LABEL, Fleet, cpu_quantity, memory_quantity
+from .fleet import CLUSTER_NAME_LABEL, Fleet, cpu_quantity, memory_quantity
 from .webster import divide
 
 APPLIED_PLACEMENT = "policy.karmada.io/applied-placement"
@@ -208,11 +208,12 @@ class KarmadaSim:
     # ------------------------------------------------------------------ capacity
 
     async def cloud_nodes(self) -> tuple[int, int]:
-        """(nodes, Ready nodes) of the cloud cluster: its Machines with a nodeRef, and the Ready ones."""
+        """(nodes, Ready nodes) of the cloud cluster: its Machines with a nodeRef, and the Ready ones (of
+        every MachineDeployment of the Cluster API Cluster, as a cluster's nodes are)."""
         listed = await self.management.list(
             MACHINES,
             self.fleet.capi_namespace,
-            label_selector=f"{DEPLOYMENT_NAME_LABEL}={self.fleet.machine_deployment}",
+            label_selector=f"{CLUSTER_NAME_LABEL}={self.fleet.capi_cluster}",
         )
         nodes = [m for m in listed.items if (m.get("status") or {}).get("nodeRef")]
         return len(nodes), sum(1 for m in nodes if is_ready(m))

@@ -154,6 +154,20 @@ async def until(
         raise AssertionError(f"{exc}\n--- burstd log (tail) ---\n{proc.log()[-6000:]}") from None
 
 
+async def rounds_pass(h: Harness, proc: BurstdProcess, n: int, timeout: float = 30) -> None:
+    """Wait until burstd has evaluated the fleet's policy ``n`` more times (its own round counter): how a
+    test shows that something did not happen without sleeping."""
+    policy = proc.fleet.policy_name
+    start = proc.metric("burstd_evaluations_total", policy=policy) or 0
+    await until(
+        h,
+        f"{n} more evaluations",
+        lambda: (proc.metric("burstd_evaluations_total", policy=policy) or 0) >= start + n,
+        proc,
+        timeout,
+    )
+
+
 # ------------------------------------------------------------------------------------------ lifecycle
 
 
@@ -373,9 +387,10 @@ def test_a_person_editing_the_weights_makes_burstd_hold_and_report(planes: Plane
                 proc,
                 30,
             )
-            # demand drops: a burstd that fought would now rewrite the weights; a holding one leaves them
+            # demand drops: a burstd that fought would now rewrite the weights; a holding one leaves them.
+            # Wait on burstd's own round counter: five more evaluations that saw the lower demand.
             await h.karmada.set_demand(fleet.initial_replicas)
-            await asyncio.sleep(5)
+            await rounds_pass(h, proc, 5)
             assert h.recorder.weights.last == mine
             assert h.recorder.weight_managers.last == ("alice",)
             warnings = [e for e in await events(planes.karmada, fleet.namespace) if e["type"] == "Warning"]
@@ -396,13 +411,15 @@ def test_dry_run_writes_nothing_and_says_what_it_would_write(planes: Planes, tmp
 
     async def body(h: Harness) -> None:
         pp_before = await h.karmada_kube.get(PROPAGATION_POLICIES, fleet.workload, fleet.namespace)
-        proc = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet), dry_run=True).start()
+        proc = BurstdProcess(
+            planes, fleet, tmp_path, policy_yaml(fleet), dry_run=True, debug_endpoints=True
+        ).start()
         try:
             await h.karmada.set_demand(burst_demand(fleet))
             await until(
                 h, "a would-be scale-up in the log", lambda: "would scale pool" in proc.log(), proc, 30
             )
-            await asyncio.sleep(2)
+            await rounds_pass(h, proc, 2)
             assert h.recorder.md_replicas.values == [0]
             pp = await h.karmada_kube.get(PROPAGATION_POLICIES, fleet.workload, fleet.namespace)
             assert pp["metadata"]["resourceVersion"] == pp_before["metadata"]["resourceVersion"]

@@ -3,7 +3,6 @@ test serves on loopback, while the Karmada-side signals say the base has room.""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from integration.prometheus_server import Exporter, PrometheusSetupError, start_
 from .burstd_process import BurstdProcess
 from .fleet import Fleet, policy_yaml
 from .harness import Harness, Planes
-from .test_daemon import assert_each_write_on_its_own_server, phase_is, run, until
+from .test_daemon import assert_each_write_on_its_own_server, phase_is, rounds_pass, run, until
 
 QUERY = "max(burstd_e2e_queue_depth)"
 
@@ -42,7 +41,7 @@ def test_a_promql_signal_starts_and_ends_a_burst(planes: Planes, tmp_path: Path)
             ).start()
             try:
                 await until(h, "Idle", phase_is(h, "Idle"), proc)
-                await asyncio.sleep(3)  # the queue is short: nothing happens
+                await rounds_pass(h, proc, 3)  # the queue is short: nothing happens
                 assert h.recorder.md_replicas.values == [0]
 
                 exporter.set('burstd_e2e_queue_depth{queue="orders"}', 500)

@@ -3,14 +3,13 @@ broken; a valid edit takes effect without a restart."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from pathlib import Path
 
 from .burstd_process import BurstdProcess
 from .fleet import Fleet, policy_yaml
 from .harness import Harness, Planes
-from .test_daemon import burst_demand, phase_is, run, until
+from .test_daemon import burst_demand, phase_is, rounds_pass, run, until
 
 
 def test_policy_edits_are_reloaded_and_a_broken_one_is_refused(planes: Planes, tmp_path: Path) -> None:
@@ -48,7 +47,7 @@ def test_policy_edits_are_reloaded_and_a_broken_one_is_refused(planes: Planes, t
             assert f"policies reloaded: {fleet.policy_name}" in proc.log()
             await h.karmada.set_demand(burst_demand(fleet))  # would need 2 nodes under the old policy
             await until(h, "one cloud node Ready", lambda: (h.recorder.md_ready.last or 0) >= 1, proc)
-            await asyncio.sleep(3)
+            await rounds_pass(h, proc, 3)
             assert max(v or 0 for v in h.recorder.md_replicas.values) == 1
         finally:
             proc.close()

@@ -3,7 +3,9 @@ and Karmada's Webster division of the desired replicas by the weights the engine
 mode, Karmada's steady overflow placement, moved back only by a WorkloadRebalancer).
 
 Knobs a test turns between steps: ``demand``, ``delay``, ``stock_out`` / :meth:`ToyFleet.run_out_of_stock`,
-``stale_for``, ``failed``, ``quotes``, ``pods``, ``budget`` and ``base_replicas``."""
+``stale_for``, ``failed``, ``quotes``, ``pods``, ``budget``, ``base_replicas``, ``extra`` (more workloads)
+and ``files`` (the policy as the files have it; the fleet then decides on its effective policy, with the
+retiring pools and workloads, as the daemon does)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from hypothesis import settings
 
 from burstd.engine import decide
 from burstd.engine.capacity import replicas_per_node
+from burstd.engine.retire import effective, retire
 from burstd.engine.webster import webster
 from burstd.model.actions import Action, MarkMachines, Rebalance, ScalePool, SetWeights
 from burstd.model.decision import Decision
@@ -131,11 +134,40 @@ class ToyFleet:
     placed: dict[str, int] = field(default_factory=dict)
     rebalances: int = 0
     history: list[tuple[float, Decision, World]] = field(default_factory=list)
+    #: the weight lists are owned by burstd alone (``WorkloadState.weights_by_burstd``)
+    own_weights: bool = False
+    #: more workloads of the policy: key -> desired replicas (placed by their own weights, all served)
+    extra: dict[str, int] = field(default_factory=dict)
+    extra_weights: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: the policy as the files have it: each decision is then made on ``effective(files, state)``
+    files: BurstPolicy | None = None
 
     def __post_init__(self) -> None:
+        self._pools()
+
+    def _pools(self) -> None:
         for p in self.policy.spec.burst.pools:
             self.nodes.setdefault(p.name, [])
             self.marked.setdefault(p.name, set())
+
+    def reload(self, files: BurstPolicy) -> None:
+        """The daemon reloads the policy files: what ``files`` drops starts retiring (see engine.retire)."""
+        self.state = retire(self.files or self.policy, files, self.state)
+        self.files = files
+        self.refresh()
+
+    def refresh(self) -> None:
+        if self.files is not None:
+            self.policy = effective(self.files, self.state)
+            self._pools()
+
+    def managed(self) -> set[str]:
+        return {w.propagation_policy.key for w in self.policy.spec.workloads}
+
+    def assignment_of(self, key: str) -> dict[str, int]:
+        """Where Karmada places an extra workload's replicas (Webster division of its weights)."""
+        weights = self.extra_weights.get(key)
+        return webster(self.extra[key], weights) if weights else {"idc-1": self.extra[key]}
 
     @property
     def key(self) -> str:
@@ -194,8 +226,10 @@ class ToyFleet:
         seen = self.now - self.stale_for
         assign = self.assignment()
         served = {c: min(n, self.capacity(c)) for c, n in assign.items()}
-        base_assigned = assign.get("idc-1", 0)
-        base_served = served.get("idc-1", 0)
+        others = [k for k in sorted(self.extra) if k in self.managed()]
+        extra = {k: self.assignment_of(k) for k in self.extra}
+        base_assigned = assign.get("idc-1", 0) + sum(a.get("idc-1", 0) for a in extra.values())
+        base_served = min(base_assigned, self.base_replicas)
         base = ClusterSummary(
             "idc-1",
             allocatable=REQUEST.scale(self.base_replicas),
@@ -206,7 +240,29 @@ class ToyFleet:
         )
         unschedulable = self.demand - sum(assign.values())
         workload = WorkloadState(
-            self.key, self.demand, REQUEST, assign, served, unschedulable, seen, dict(self.weights)
+            self.key,
+            self.demand,
+            REQUEST,
+            assign,
+            served,
+            unschedulable,
+            seen,
+            dict(self.weights),
+            weights_by_burstd=self.own_weights,
+        )
+        more = tuple(
+            WorkloadState(
+                k,
+                self.extra[k],
+                REQUEST,
+                extra[k],
+                extra[k],
+                0,
+                seen,
+                dict(self.extra_weights.get(k, {})),
+                weights_by_burstd=self.own_weights,
+            )
+            for k in others
         )
         pools = {}
         for p in self.policy.spec.burst.pools:
@@ -225,7 +281,7 @@ class ToyFleet:
                 stock_out=p.name in self.stock_out,
                 price_per_node_hour=self.quotes.get(p.name),
             )
-        return World({"idc-1": base}, (workload,), pools, budget=self.budget)
+        return World({"idc-1": base}, (workload, *more), pools, budget=self.budget)
 
     def apply(self, action: Action) -> None:
         match action:
@@ -242,24 +298,41 @@ class ToyFleet:
                     self.marked[pool].discard(victim.name)
             case MarkMachines(pool=pool, machines=machines):
                 self.marked[pool].update(machines)
-            case SetWeights(weights=weights):
-                self.weights = dict(weights)
+            case SetWeights(workload=key, weights=weights):
+                if key == self.key:
+                    self.weights = dict(weights)
+                else:
+                    self.extra_weights[key] = dict(weights)
             case Rebalance():
                 self.rebalances += 1
                 self.schedule(fresh=True)
             case _:
                 pass
 
-    def step(self, seconds: float) -> Decision:
+    def decide(self, seconds: float) -> Decision:
+        """Advance the clock and decide on the world as it is, recording the decision; nothing is applied
+        and the state is not kept (see :meth:`step` and :meth:`crash`)."""
         self.now += seconds
+        self.refresh()
         self.schedule()
         world = self.world()
         decision = decide(world, self.policy, self.state, self.now)
         self.history.append((self.now, decision, world))
+        return decision
+
+    def step(self, seconds: float) -> Decision:
+        """One whole round: decide, apply every action, keep the new state (the save)."""
+        decision = self.decide(seconds)
         self.state = decision.state
         for action in decision.actions:
             self.apply(action)
         return decision
+
+    def crash(self, decision: Decision, applied: int) -> None:
+        """The process dies in the round that made ``decision``: after its first ``applied`` actions
+        reached the cluster and before the new state was saved (``self.state`` stays the last save)."""
+        for action in decision.actions[:applied]:
+            self.apply(action)
 
     def run(self, seconds: float, tick: float = 10.0) -> None:
         end = self.now + seconds

@@ -8,7 +8,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 
@@ -24,6 +24,7 @@ from burstd.kube.client import (
     KubeClient,
     Resource,
 )
+from burstd.kube.fence import Fence, unfenced
 from burstd.model.actions import (
     Action,
     Alert,
@@ -38,6 +39,7 @@ from burstd.policy.spec import BurstPolicy
 from burstd.runtime.actuate import ActionResult, Actuator, NotLeader
 from burstd.runtime.actuate_base import WriteGate
 from burstd.runtime.actuate_capi import CA_MAX_SIZE, CA_MIN_SIZE, DELETE_MACHINE, CapiActuator, object_missing
+from burstd.runtime.actuate_karmada import weights_body
 from burstd.runtime.eventsink import EventType, ObjectRef
 
 from .controlplane import ControlPlane
@@ -74,14 +76,16 @@ class Env:
     kube: KubeClient
     sink: RecordingSink
 
-    def actuator(self, *, dry_run: bool = False, may_write: Callable[[], bool] = lambda: True) -> Actuator:
+    def actuator(
+        self, *, dry_run: bool = False, fence: Fence = unfenced, kube: KubeClient | None = None
+    ) -> Actuator:
         return Actuator(
-            self.kube,
-            self.kube,
+            kube or self.kube,
+            kube or self.kube,
             self.sink,
             self.sink,
             dry_run=dry_run,
-            may_write=may_write,
+            fence=fence,
             clock=lambda: NOW,
         )
 
@@ -351,7 +355,7 @@ def test_v1beta1_fallback_only_when_the_version_is_not_served(control_plane: Con
             await env.kube.get(unserved, "pool", ns)
         with pytest.raises(errors.NotFound) as no_object:
             await env.kube.get(MACHINE_DEPLOYMENTS, "missing", ns)
-        capi = CapiActuator(env.kube, env.sink, WriteGate(False, lambda: True), lambda: NOW)
+        capi = CapiActuator(env.kube, env.sink, WriteGate(False), lambda: NOW)
         resource, obj = await capi.read(unserved, MACHINE_DEPLOYMENTS_V1BETA1, "pool", ns)
         with pytest.raises(errors.NotFound):  # a missing object is not a reason to try v1beta1
             await capi.read(MACHINE_DEPLOYMENTS, MACHINE_DEPLOYMENTS_V1BETA1, "missing", ns)
@@ -578,7 +582,7 @@ def test_hold_writes_nothing_and_alert_is_an_event_on_the_first_workload(control
     bp = policy(ns, workloads=("web", "api"))
 
     async def body(env: Env) -> tuple[list[ActionResult], list[Recorded]]:
-        act = env.actuator(may_write=lambda: False)  # Hold needs no leadership
+        act = env.actuator(fence=lambda: 0.0)  # Hold needs no leadership
         held = await act.apply(bp, Hold("cooling down"))
         act = env.actuator()
         warn = await act.apply(bp, Alert(Severity.CRITICAL, "LimitReached", "maxCloudNodes reached"))
@@ -659,11 +663,11 @@ def test_not_the_leader_raises_before_any_write(control_plane: ControlPlane) -> 
         raised: list[str] = []
         for action in _writes(ns):
             with pytest.raises(NotLeader) as exc:
-                await env.actuator(may_write=lambda: False).apply(bp, action)
+                await env.actuator(fence=lambda: 0.0).apply(bp, action)
             raised.append(str(exc.value))
         # Leadership lost after the reads, just before the write: still nothing written.
-        answers = iter([True])
-        lost = env.actuator(may_write=lambda: next(answers, False))
+        answers = iter([1.0])
+        lost = env.actuator(fence=lambda: next(answers, 0.0))
         with pytest.raises(NotLeader):
             await lost.apply(bp, ScalePool("md", 3, 1, "burst"))
         return raised, before, await _versions(env, ns, bp.name), len(env.sink.events)
@@ -718,3 +722,158 @@ def test_preflight_names_every_unmanageable_object(control_plane: ControlPlane) 
     assert all(p.endswith(".") for p in problems)
     assert none == []
     assert overflow_problems == []  # overflow mode uses dynamic weights on purpose
+
+
+# ------------------------------------------------------------------- late writes of a deposed leader
+
+
+class Racing(KubeClient):
+    """A client that lets another writer in between its read and its write: ``race_after(method, plural,
+    write)`` runs ``write`` once, right after the next ``method`` ("get" or "get_scale") of that resource
+    (a new leader writing while the deposed leader's write is on its way)."""
+
+    _race: tuple[str, str, Callable[[], Awaitable[None]]] | None = None
+
+    def race_after(self, method: str, plural: str, write: Callable[[], Awaitable[None]]) -> None:
+        self._race = (method, plural, write)
+
+    async def _raced(self, method: str, resource: Resource) -> None:
+        race = self._race
+        if race is not None and race[:2] == (method, resource.plural):
+            self._race = None
+            await race[2]()
+
+    async def get(self, resource: Resource, name: str, namespace: str | None = None) -> dict[str, Any]:
+        obj = await super().get(resource, name, namespace)
+        await self._raced("get", resource)
+        return obj
+
+    async def get_scale(self, resource: Resource, name: str, namespace: str | None = None) -> dict[str, Any]:
+        obj = await super().get_scale(resource, name, namespace)
+        await self._raced("get_scale", resource)
+        return obj
+
+
+async def racing(plane: ControlPlane) -> Racing:
+    return cast(Racing, await Racing.from_kubeconfig(str(plane.kubeconfig)))
+
+
+def test_a_late_scale_from_a_stale_read_conflicts_and_changes_nothing(control_plane: ControlPlane) -> None:
+    """The deposed leader read the Scale; the new leader scaled the pool; the deposed leader's write carries
+    the resourceVersion it read, fails with 409 and changes nothing: outcome "conflict", no Event."""
+    ns = namespace(control_plane)
+    bp = policy(ns)
+
+    async def body(env: Env) -> tuple[ActionResult, int, list[str]]:
+        await env.kube.create(MACHINE_DEPLOYMENTS, machine_deployment("pool", 1), ns)
+
+        async def new_leader_scales() -> None:
+            assert (await env.actuator().apply(bp, ScalePool("md", 7, 1, "burst"))).outcome == "applied"
+
+        async with await racing(control_plane) as old:
+            old.race_after("get_scale", "machinedeployments", new_leader_scales)
+            late = await env.actuator(kube=old).apply(bp, ScalePool("md", 3, 1, "burst"))
+        md = await env.kube.get(MACHINE_DEPLOYMENTS, "pool", ns)
+        return late, md["spec"]["replicas"], [e.reason for e in env.sink.events]
+
+    late, replicas, reasons = run(control_plane, body)
+    assert replicas == 7  # the new leader's write stands
+    assert late.outcome == "conflict", late
+    assert f"MachineDeployment {ns}/pool changed since burstd read it" in late.message
+    assert reasons == ["ScaledUp"]  # the new leader's only
+
+
+def test_a_late_weights_apply_from_a_stale_read_conflicts_and_is_not_an_external_change(
+    control_plane: ControlPlane,
+) -> None:
+    """The same for the static weights: both leaders apply as field manager "burstd", so only the
+    resourceVersion precondition stops the late apply. Its 409 is told apart from another manager owning
+    the list by the Status details: outcome "conflict", not "held", no WeightsChangedExternally."""
+    ns = namespace(control_plane)
+    bp = policy(ns)
+
+    async def body(env: Env) -> tuple[ActionResult, dict[str, Any], list[str]]:
+        await env.kube.create(PROPAGATION_POLICIES, propagation_policy("web", ns), ns)
+
+        async def new_leader_sets_weights() -> None:
+            result = await env.actuator().apply(bp, set_weights(ns, "web", base=1, cloud=5))
+            assert result.outcome == "applied"
+
+        async with await racing(control_plane) as old:
+            old.race_after("get", "propagationpolicies", new_leader_sets_weights)
+            late = await env.actuator(kube=old).apply(bp, set_weights(ns, "web", base=1, cloud=2))
+        pp = await env.kube.get(PROPAGATION_POLICIES, "web", ns)
+        return late, pp, [e.reason for e in env.sink.events]
+
+    late, pp, reasons = run(control_plane, body)
+    assert weights_of(pp) == [(["base"], 1), (["cloud"], 5)]
+    assert late.outcome == "conflict", late
+    assert f"PropagationPolicy {ns}/web changed since burstd read it" in late.message
+    assert reasons == ["WeightsSet"]
+    managers = {m["manager"]: m for m in pp["metadata"]["managedFields"]}
+    assert managers["burstd"]["fieldsV1"] == WEIGHTS_ONLY  # the precondition is not a field burstd owns
+
+
+def test_a_late_delete_machine_mark_from_a_stale_read_conflicts(control_plane: ControlPlane) -> None:
+    """A Machine that changed after the deposed leader read it is not marked for deletion."""
+    ns = namespace(control_plane)
+    bp = policy(ns)
+    path = f"/apis/cluster.x-k8s.io/v1beta2/namespaces/{ns}/machines/m-1"
+
+    async def body(env: Env) -> tuple[ActionResult, dict[str, dict[str, str]], list[Recorded]]:
+        await env.kube.create(MACHINE_DEPLOYMENTS, machine_deployment("pool", 2), ns)
+        for name in ("m-1", "m-2"):
+            await env.kube.create(MACHINES, machine(name, "pool"), ns)
+
+        async def machine_changes() -> None:
+            patch = {"metadata": {"labels": {"touched": "yes"}}}
+            status, answer = control_plane.request(
+                "PATCH", path, patch, content_type="application/merge-patch+json"
+            )
+            assert status == 200, answer
+
+        async with await racing(control_plane) as old:
+            old.race_after("get", "machines", machine_changes)
+            late = await env.actuator(kube=old).apply(bp, MarkMachines("md", ("m-1", "m-2"), "drain"))
+        annotations = {
+            m: (await env.kube.get(MACHINES, m, ns))["metadata"].get("annotations") or {}
+            for m in ("m-1", "m-2")
+        }
+        return late, annotations, env.sink.events
+
+    late, annotations, events = run(control_plane, body)
+    assert DELETE_MACHINE not in annotations["m-1"]
+    assert late.outcome == "conflict", late
+    assert f"Machine {ns}/m-1 changed since burstd read it" in late.message
+    assert DELETE_MACHINE not in annotations["m-2"]  # the rest of the action waits for the next round
+    assert events == []
+
+
+def test_a_field_manager_conflict_is_told_apart_from_a_stale_read(control_plane: ControlPlane) -> None:
+    """The two 409s the weights can meet, as the real apiserver words them."""
+    ns = namespace(control_plane)
+
+    async def body(env: Env) -> tuple[errors.Conflict, errors.Conflict]:
+        created = await env.kube.create(PROPAGATION_POLICIES, propagation_policy("web", ns), ns)
+        theirs = weights_body_for(ns, [("base", 5)])
+        await env.kube.apply(PROPAGATION_POLICIES, theirs, field_manager="alice", namespace=ns)
+        with pytest.raises(errors.Conflict) as owned:
+            await env.kube.apply(
+                PROPAGATION_POLICIES,
+                weights_body_for(ns, [("base", 1)]),
+                field_manager="burstd",
+                namespace=ns,
+            )
+        stale_body = weights_body_for(ns, [("base", 5)])
+        stale_body["metadata"]["resourceVersion"] = rv(created)
+        with pytest.raises(errors.Conflict) as stale:
+            await env.kube.apply(PROPAGATION_POLICIES, stale_body, field_manager="alice", namespace=ns)
+        return owned.value, stale.value
+
+    owned, stale = run(control_plane, body)
+    assert owned.field_manager_conflict
+    assert not stale.field_manager_conflict
+
+
+def weights_body_for(ns: str, weights: list[tuple[str, int]]) -> dict[str, Any]:
+    return weights_body(ns, "web", tuple(weights))

@@ -4,11 +4,14 @@ errors are classified (409 Conflict, 422 Invalid, 403 Forbidden, 404 NotFound) w
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+import socket
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from kubernetes_asyncio import client as k8s
 
 from burstd.kube import errors
 from burstd.kube.client import (
@@ -311,3 +314,75 @@ def test_conflict_on_stale_resource_version_is_re_read_and_retried(control_plane
     assert f"PropagationPolicy {ns}/{name}" in str(conflict)
     assert priority == 3
     assert left == 0
+
+
+# ------------------------------------------------------------------------------------------ deadlines
+
+STALL_TIMEOUT = 0.2  # requestTimeout of the clients below
+STALL_BOUND = 20.0  # the test's own bound: far above every deadline the client should keep
+
+
+@contextlib.contextmanager
+def stalled_api_server() -> Iterator[str]:
+    """A loopback TCP server that accepts connections (in the kernel) and never answers: an API server
+    that hangs. Yields its URL."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def stalled_client(url: str, backoff: Backoff) -> KubeClient:
+    cfg = k8s.Configuration(host=url)
+    return KubeClient(k8s.ApiClient(cfg), backoff=backoff, request_timeout=STALL_TIMEOUT)
+
+
+ONE_RETRY = Backoff(attempts=2, initial=0.01, max_delay=0.01, jitter=0.0, deadline=STALL_BOUND / 2)
+
+
+@pytest.mark.parametrize(
+    "verb",
+    ["get", "list", "merge_patch", "apply", "get_scale", "patch_scale", "get_configmap", "replace_lease"],
+)
+def test_a_call_to_an_api_server_that_never_answers_fails_within_its_deadline(verb: str) -> None:
+    calls: dict[str, Callable[[KubeClient], Awaitable[Any]]] = {
+        "get": lambda k: k.get(MACHINE_DEPLOYMENTS, "md", "ns"),
+        "list": lambda k: k.list(MACHINE_DEPLOYMENTS, "ns"),
+        "merge_patch": lambda k: k.merge_patch(PROPAGATION_POLICIES, "web", {"spec": {"priority": 1}}, "ns"),
+        "apply": lambda k: k.apply(
+            PROPAGATION_POLICIES, weights_apply("web", "ns", 1, 1), field_manager="t", namespace="ns"
+        ),
+        "get_scale": lambda k: k.get_scale(MACHINE_DEPLOYMENTS, "md", "ns"),
+        "patch_scale": lambda k: k.patch_scale(MACHINE_DEPLOYMENTS, "md", 3, "ns"),
+        "get_configmap": lambda k: k.get_configmap("ns", "burstd-state-web"),
+        "replace_lease": lambda k: k.replace_lease("ns", "burstd-leader", {"metadata": {"name": "x"}}),
+    }
+
+    async def main(url: str) -> errors.KubeError:
+        async with stalled_client(url, ONE_RETRY) as kube, asyncio.timeout(STALL_BOUND):
+            with pytest.raises(errors.KubeError) as caught:
+                await calls[verb](kube)
+            return caught.value
+
+    with stalled_api_server() as url:
+        error = asyncio.run(main(url))
+    assert isinstance(error, errors.ServerError)  # retryable: the next round tries again
+    assert error.status == 0
+    assert f"no answer within {STALL_TIMEOUT:g} s" in str(error)
+    assert "cannot reach the API server" in str(error)
+
+
+def test_retries_of_a_call_fit_within_the_backoff_deadline() -> None:
+    """Without a hard bound the retries of a hung call add up: attempts * requestTimeout + waits."""
+    many = Backoff(attempts=1000, initial=0.01, max_delay=0.01, jitter=0.0, deadline=1.0)
+
+    async def main(url: str) -> errors.KubeError:
+        async with stalled_client(url, many) as kube, asyncio.timeout(STALL_BOUND):
+            with pytest.raises(errors.KubeError) as caught:
+                await kube.get(MACHINE_DEPLOYMENTS, "md", "ns")
+            return caught.value
+
+    with stalled_api_server() as url:
+        error = asyncio.run(main(url))
+    assert isinstance(error, errors.ServerError)
+    assert "no answer within 1 s (all attempts)" in str(error)

@@ -256,3 +256,89 @@ def test_staleness_comes_from_prometheus_sample_times(env: Env) -> None:
     history = sample(env.prometheus.url, [f"max_over_time(timestamp({raw})[5m:1s])"]).samples
     last_seen = next(iter(history.values())).value
     assert scraped_at <= last_seen < time.time() - 0.2
+
+
+# ------------------------------------------------------------------------------------------ deadlines
+
+BOUND = 20.0  # the test's own bound: far above every deadline the source should keep
+
+
+async def _serve(handler: Any) -> tuple[asyncio.Server, str]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+def test_a_prometheus_that_trickles_its_answer_is_cut_at_the_request_timeout() -> None:
+    """Headers at once, then one byte every 50 ms: each read is quick, so only a deadline on the whole
+    request ends it (a per-read timeout never fires)."""
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+        with contextlib.suppress(ConnectionError):
+            while not writer.is_closing():
+                writer.write(b" ")
+                await writer.drain()
+                await asyncio.sleep(0.05)
+
+    async def main() -> SampleResult:
+        server, url = await _serve(trickle)
+        retry = RetryPolicy(attempts=1, initial_wait=0.01, max_wait=0.01, max_time=BOUND / 2)
+        try:
+            async with PromQLSource(url, timeout=0.3, retry=retry) as source, asyncio.timeout(BOUND):
+                return await source.sample([UNSCHEDULABLE], time.time())
+        finally:
+            server.close()
+
+    result = run(main())
+    error = result.errors[signal_id_of(UNSCHEDULABLE)]
+    assert isinstance(error, PrometheusUnavailable)
+    assert "no answer within 0.3 s" in str(error)
+
+
+def test_retries_of_a_query_fit_within_max_time() -> None:
+    """A server that accepts and never answers, many attempts allowed: ``max_time`` ends the query even in
+    the middle of an attempt (before, the last attempt could run a whole timeout past it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        retry = RetryPolicy(attempts=1000, initial_wait=0.01, max_wait=0.01, max_time=1.0)
+
+        async def main() -> SampleResult:
+            async with PromQLSource(url, timeout=0.3, retry=retry) as source, asyncio.timeout(BOUND):
+                return await source.sample([UNSCHEDULABLE], time.time())
+
+        result = run(main())
+    error = result.errors[signal_id_of(UNSCHEDULABLE)]
+    assert isinstance(error, PrometheusUnavailable)
+    assert "no answer within 1 s (all attempts)" in str(error)
+
+
+def test_a_garbage_answer_during_an_outage_is_unavailable_not_a_crash() -> None:
+    """A proxy in front of a Prometheus that is down answers 502 with a body nested too deeply for the JSON
+    parser (RecursionError, not ValueError): classified like any 502, and the other queries still run."""
+    body = b"[" * 200_000
+
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = f"HTTP/1.1 502 Bad Gateway\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        writer.write(head.encode() + body)
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        writer.close()
+
+    async def main() -> SampleResult:
+        server, url = await _serve(garbage)
+        retry = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.01, max_time=BOUND / 2)
+        try:
+            async with PromQLSource(url, retry=retry) as source, asyncio.timeout(BOUND):
+                return await source.sample([UNSCHEDULABLE, "up"], time.time())
+        finally:
+            server.close()
+
+    result = run(main())
+    assert set(result.errors) == {signal_id_of(UNSCHEDULABLE), signal_id_of("up")}
+    for error in result.errors.values():
+        assert isinstance(error, PrometheusUnavailable)
+        assert "HTTP 502" in str(error)

@@ -12,6 +12,7 @@ import pytest
 
 from burstd.kube import errors
 from burstd.kube.client import KubeClient
+from burstd.kube.fence import Fenced
 from burstd.model.state import BurstState, History, Ledger, Phase
 from burstd.runtime.store import CorruptState, StateConflict, StateStore, Stored, configmap_name
 
@@ -158,8 +159,9 @@ def test_replace_after_delete_conflicts(control_plane: ControlPlane) -> None:
         ({"state.json": json.dumps({"phase": "Exploding", "phaseSince": 1.0})}, "field phase is malformed"),
         ({"state.json": json.dumps({"phaseSince": 1.0})}, "missing field 'phase'"),
         ({"phase": "Bursting"}, "has no key 'state.json'"),
+        ({"state.json": "[" * 100_000 + "]" * 100_000}, "nested too deeply"),
     ],
-    ids=["bad-json", "bad-field", "bad-phase", "missing-field", "missing-key"],
+    ids=["bad-json", "bad-field", "bad-phase", "missing-field", "missing-key", "too-deep"],
 )
 def test_corrupt_state_names_the_configmap_and_is_left_untouched(
     control_plane: ControlPlane, data: dict[str, str], expected: str
@@ -206,3 +208,31 @@ def test_configmap_names() -> None:
     for bad in ("", "Web", "web_1", "web-", "a" * 241):
         with pytest.raises(ValueError, match="not a DNS subdomain"):
             configmap_name(bad)
+
+
+def test_saves_through_a_fenced_client_stop_when_the_write_window_closes(control_plane: ControlPlane) -> None:
+    """The daemon saves through a client fenced by the leader's write window: once it has closed, neither a
+    replace nor a create is sent (``Fenced``), and the state stays as the last leader saved it."""
+    ns, policy, other = make_namespace(control_plane), unique("web"), unique("api")
+    window = [5.0]
+
+    async def body(kube: KubeClient) -> tuple[str, list[Fenced], Stored]:
+        store = StateStore(kube.fenced(lambda: window[0]), ns)
+        v1 = await store.save(policy, BURSTING, None)
+        draining = BurstState(phase=Phase.DRAINING, phase_since=1_700_000_700.0, bursts=2)
+        v2 = await store.save(policy, draining, v1)
+        window[0] = 0.0  # leadership lapsed
+        refused: list[Fenced] = []
+        for name, version in ((policy, v2), (other, None)):
+            with pytest.raises(Fenced) as exc:
+                await store.save(name, BurstState(), version)
+            refused.append(exc.value)
+        return v2, refused, await StateStore(kube, ns).load(policy)
+
+    v2, refused, after = run(control_plane, body)
+    assert after.version == v2
+    assert after.state.phase is Phase.DRAINING
+    assert "not sent: update ConfigMap" in refused[0].message
+    assert "not sent: create ConfigMap" in refused[1].message
+    status, _ = configmap(control_plane, ns, configmap_name(other))
+    assert status == 404

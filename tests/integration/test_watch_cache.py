@@ -1,15 +1,20 @@
 """burstd.kube.cache.WatchCache against the real kube-apiserver (Karmada Clusters, test-only CRD):
 list + watch, resourceVersion tracking, re-list on 410 Gone, malformed objects skipped with a warning,
-and the event handler at the unit level (bookmarks, ERROR events)."""
+a quiet resource heard from when the server ends each watch, a silent stream abandoned (against a local
+HTTP server that answers and then says nothing), and the event handler at the unit level (bookmarks,
+ERROR events)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from aiohttp import web
 
 from burstd.kube import errors
 from burstd.kube.cache import WatchCache
@@ -154,6 +159,7 @@ def test_relists_on_410_gone(control_plane: ControlPlane) -> None:
         assert cache.errors == 0  # a 410 is not an error to back off from
         await add_cluster(kube, b)  # and the watch resumed after the re-list
         await eventually(lambda: cache.get(b) is not None, "watch resumed after re-list")
+        assert cache.relists == 2  # one LIST for one 410, not a storm
         await cache.stop()
 
     run(control_plane, body)
@@ -202,6 +208,150 @@ def test_stop_ends_the_task(control_plane: ControlPlane) -> None:
         await cache.stop()  # idempotent
 
     run(control_plane, body)
+
+
+def test_a_quiet_resource_is_heard_from_when_the_server_ends_each_watch(control_plane: ControlPlane) -> None:
+    """Nothing changes: the objects stay fresh only because each watch (timeoutSeconds 2) is ended by the
+    server, cleanly, and the cache counts that as heard (kube-apiserver sends no BOOKMARK on a quiet
+    resource: measured, the bookmark's resourceVersion would not be newer than the watch's)."""
+    name = unique("quiet")
+
+    async def body(kube: KubeClient) -> None:
+        await add_cluster(kube, name)
+        cache = WatchCache(kube, KARMADA_CLUSTERS, parse_cluster, watch_timeout=2)
+        cache.start()
+        await cache.wait_synced(10)
+        listed_at = cache.last_heard_at()
+        assert listed_at is not None
+
+        def heard_after(at: float) -> Callable[[], bool]:
+            return lambda: (cache.last_heard_at() or 0.0) > at
+
+        for _ in range(2):  # two watches ended by the server, each heard
+            await eventually(heard_after(cache.last_heard_at() or 0.0), "a watch's clean end", 15)
+        at = cache.last_heard_at()
+        assert at is not None
+        assert at > listed_at
+        assert summary(cache, name).observed_at <= listed_at  # the object as parsed at the list ...
+        assert cache.fresh_items()[name].observed_at == cache.last_heard_at()  # ... is fresh as heard
+        assert cache.relists == 1
+        assert cache.errors == 0
+        await cache.stop()
+
+    run(control_plane, body)
+
+
+class AlwaysStale:
+    """The real client, but every watch asks for resourceVersion 1, long compacted: the real API server
+    answers each one with 410 Gone (a 410 storm). Counts the LISTs."""
+
+    def __init__(self, kube: KubeClient) -> None:
+        self.kube = kube
+        self.lists = 0
+
+    async def list(self, resource: Any, namespace: str | None = None, **kw: Any) -> Any:
+        self.lists += 1
+        return await self.kube.list(resource, namespace, **kw)
+
+    def watch(self, resource: Any, namespace: str | None = None, **kw: Any) -> AsyncIterator[WatchEvent]:
+        return self.kube.watch(resource, namespace, **{**kw, "resource_version": "1"})
+
+
+def test_a_real_410_storm_is_backed_off(control_plane: ControlPlane) -> None:
+    """Before: 3,206 LISTs in 5 s. Now each re-list waits for a jittered, doubling delay: five LISTs take
+    at least the four shortest delays (0.25 + 0.5 + 1 + 2 s)."""
+
+    async def body(kube: KubeClient) -> None:
+        stale = AlwaysStale(kube)
+        cache = WatchCache(stale, KARMADA_CLUSTERS, parse_cluster, clock=clock, watch_timeout=30)  # type: ignore[arg-type]
+        started = asyncio.get_running_loop().time()
+        cache.start()
+        await eventually(lambda: stale.lists >= 5, "five LISTs", 30)
+        elapsed = asyncio.get_running_loop().time() - started
+        await cache.stop()
+        assert elapsed >= 3.75, f"5 LISTs in {elapsed:.2f} s"
+        assert cache.relists == stale.lists
+        assert cache.errors == 0  # 410s are no errors, but they are backed off from
+
+    run(control_plane, body)
+
+
+class SilentServer:
+    """A local HTTP server that answers a Cluster LIST, and a watch with its headers, then nothing
+    (``stall_headers``: not even the headers) until the client gives up."""
+
+    def __init__(self, *, stall_headers: bool = False) -> None:
+        self.stall_headers = stall_headers
+        self.watches = 0
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.query.get("watch") not in ("true", "True", "1"):
+            body = {"apiVersion": "cluster.karmada.io/v1alpha1", "kind": "ClusterList", "items": []}
+            return web.json_response({**body, "metadata": {"resourceVersion": "5"}})
+        self.watches += 1
+        if self.stall_headers:
+            await asyncio.Event().wait()
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await asyncio.Event().wait()  # open, silent
+        return response  # pragma: no cover
+
+    async def __aenter__(self) -> SilentServer:
+        app = web.Application()
+        app.router.add_route("GET", "/{tail:.*}", self.handle)
+        self.runner = web.AppRunner(app, shutdown_timeout=0.1)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+    def kubeconfig(self, path: Path) -> Path:
+        path.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "s", "cluster": {"server": f"http://127.0.0.1:{self.port}"}}],
+                    "users": [{"name": "u", "user": {"token": "not-a-secret"}}],
+                    "contexts": [{"name": "c", "context": {"cluster": "s", "user": "u"}}],
+                    "current-context": "c",
+                }
+            )
+        )
+        return path
+
+
+async def drain(events: AsyncIterator[Any]) -> None:
+    async for _ in events:
+        pass
+
+
+@pytest.mark.parametrize("stall_headers", [False, True], ids=["silent-stream", "no-headers"])
+def test_a_silent_watch_is_abandoned_after_its_read_timeout(tmp_path: Path, stall_headers: bool) -> None:
+    """The server holds the watch open and says nothing: the client gives up after ``read_timeout`` with
+    a retryable error (the cache then backs off and watches again) instead of waiting for timeoutSeconds
+    plus minutes."""
+
+    async def main() -> None:
+        async with SilentServer(stall_headers=stall_headers) as server:
+            config = server.kubeconfig(tmp_path / "kubeconfig")
+            async with await KubeClient.from_kubeconfig(str(config)) as kube:
+                events = kube.watch(
+                    KARMADA_CLUSTERS, resource_version="5", timeout_seconds=60, read_timeout=1.0
+                )
+                with pytest.raises(errors.ServerError) as caught:
+                    await asyncio.wait_for(drain(events), 30)  # a guard: the read timeout ends it first
+                assert server.watches >= 1
+                assert caught.value.retryable
+
+    asyncio.run(main())
 
 
 # ---------------------------------------------------------------------------------------------- unit level

@@ -95,6 +95,18 @@ def policy(name: str = "web-burst", *, dry_run: bool = False) -> BurstPolicy:
     return parsed
 
 
+def elsewhere(name: str) -> BurstPolicy:
+    """``policy(name)`` naming other targets: PropagationPolicy shop/api and MachineDeployment
+    capi-tke/tke-gz-md-1, which ``snapshot()`` does not hold. It may run beside ``policy()`` (one policy
+    per target; no TargetConflict) and holds NotObserved."""
+    doc = policy(name).model_dump(by_alias=True, mode="json", exclude_none=True)
+    doc["spec"]["workloads"][0]["propagationPolicy"]["name"] = "api"
+    doc["spec"]["burst"]["pools"][0]["ref"]["name"] = "tke-gz-md-1"
+    parsed = parse_document(doc)
+    assert isinstance(parsed, BurstPolicy)
+    return parsed
+
+
 def machine(index: int, *, ready: bool = True, at: float = T0) -> MachineObs:
     name = f"tke-gz-md-0-{index}"
     return MachineObs(
@@ -284,13 +296,18 @@ class FakeStore:
 
 @dataclass
 class FakeCaches:
-    """What ``Daemon._round`` reads of the watch caches: a snapshot."""
+    """What ``Daemon._round`` reads of the watch caches: a snapshot. ``needed`` records the pools of the
+    policies ``need`` was given (the daemon asks for what each runner decides on)."""
 
     snap: Snapshot
     synced: bool = True
+    needed: list[list[str]] = field(default_factory=list)
 
     def snapshot(self) -> Snapshot:
         return self.snap
+
+    def need(self, policies: Sequence[BurstPolicy]) -> None:
+        self.needed.append([p.name for policy in policies for p in policy.spec.burst.pools])
 
     def unsynced(self) -> list[str]:
         return [] if self.synced else ["machines.cluster.x-k8s.io/v1beta2"]

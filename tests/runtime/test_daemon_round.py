@@ -4,7 +4,10 @@ and a fake cache that hands out one snapshot."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -15,12 +18,26 @@ from burstd.policy.spec import BurstPolicy
 from burstd.runtime.actuate import Actuator
 from burstd.runtime.daemon import Daemon
 from burstd.runtime.evaluate import PolicyRunner
+from burstd.runtime.events import RecordingSink
 from burstd.runtime.metrics import Metrics
 from burstd.runtime.observe import Snapshot
+from burstd.runtime.policies import read_policies
 from burstd.runtime.settings import load_settings
 from burstd.runtime.store import StateStore, Stored
 
-from .fakes import MD_KEY, POOL, T0, FakeActuator, FakeStore, caches, install, policy, snapshot
+from .fakes import (
+    MD_KEY,
+    POOL,
+    T0,
+    WORKLOAD,
+    FakeActuator,
+    FakeStore,
+    caches,
+    elsewhere,
+    install,
+    policy,
+    snapshot,
+)
 
 WEB = "web-burst"
 PAUSED = f"MachineDeployment {MD_KEY} is paused (spec.paused: true); burstd does not scale it."
@@ -33,6 +50,14 @@ def sample(metrics: Metrics, name: str, **labels: str) -> float | None:
 
 def scale_ups(actions: Sequence[object]) -> list[tuple[str, int, int]]:
     return [(a.pool, a.previous, a.nodes) for a in actions if isinstance(a, ScalePool)]
+
+
+def _renamed(p: BurstPolicy, *, name: str, workload: str, md: str) -> dict[str, Any]:
+    doc = p.model_dump(by_alias=True, mode="json", exclude_none=True)
+    doc["metadata"]["name"] = name
+    doc["spec"]["workloads"][0]["propagationPolicy"]["name"] = workload
+    doc["spec"]["burst"]["pools"][0]["ref"]["name"] = md
+    return doc
 
 
 def daemon(policies: Sequence[BurstPolicy], **settings: Any) -> tuple[Daemon, FakeActuator, FakeStore]:
@@ -70,7 +95,7 @@ def test_load_resumes_each_policy_from_its_saved_state_and_version() -> None:
 
 
 def test_corrupt_state_holds_that_policy_only() -> None:
-    d, actuator, store = daemon([policy("broken"), policy(WEB)])
+    d, actuator, store = daemon([elsewhere("broken"), policy(WEB)])
     store.corrupt["broken"] = CORRUPT
     store.stored[WEB] = Stored(BurstState(), "41")
 
@@ -80,7 +105,7 @@ def test_corrupt_state_holds_that_policy_only() -> None:
     assert (broken.state, broken.version) == (BurstState(), None)
 
     round_(d, snapshot(desired=40))
-    round_(d, snapshot(desired=40), now=T0 + 2)
+    round_(d, snapshot(desired=40, nodes=1), now=T0 + 2)  # the scale-up has landed
 
     assert actuator.actions("broken") == []
     assert "broken" not in actuator.preflights
@@ -335,3 +360,268 @@ def test_an_api_error_while_checking_targets_skips_the_policy_for_this_round_onl
     install(d, (fine, store), (FakeActuator(), FakeStore()))
     round_(d, snapshot(desired=40), now=T0 + 2)
     assert scale_ups(fine.actions()) == [(POOL, 0, 1)]
+
+
+# ------------------------------------------------------------------------------------------ one target, one policy
+
+
+def sinks(d: Daemon) -> tuple[RecordingSink, RecordingSink]:
+    """Recording Event sinks for the Karmada and the management API server."""
+    karmada, management = RecordingSink(), RecordingSink()
+    d.events = {"karmada": karmada, "management": management}
+    return karmada, management
+
+
+def test_two_policies_naming_one_target_run_the_first_and_hold_the_later(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Read order decides, not the name: web-b is read first, so web-a (the later one) is held.
+    d, actuator, store = daemon([policy("web-b"), policy("web-a")])
+    karmada, management = sinks(d)
+    for name in ("web-a", "web-b"):
+        store.stored[name] = Stored(BurstState(), "41")
+    asyncio.run(load_all(d, store))
+
+    with caplog.at_level(logging.INFO, logger="burstd.runtime"):
+        round_(d, snapshot(desired=40))
+        round_(d, snapshot(desired=40), now=T0 + 2)
+
+    assert scale_ups(actuator.actions("web-b"))[:1] == [(POOL, 0, 1)]  # the first claimant acts
+    assert actuator.actions("web-a") == []
+    assert "web-a" not in actuator.preflights
+    assert store.saved("web-a") == []
+    assert sample(d.metrics, "burstd_policy_held", policy="web-a", reason="TargetConflict") == 1
+    assert sample(d.metrics, "burstd_policy_held", policy="web-b", reason="TargetConflict") == 0
+    assert set(d.runners["web-a"].blocked) == {"TargetConflict"}
+    # One Warning Event on each contested object (not one per round), on that object's API server.
+    assert [(e.type, e.reason, str(e.regarding)) for e in karmada.events] == [
+        ("Warning", "PolicyConflict", f"PropagationPolicy {WORKLOAD}")
+    ]
+    assert [(e.type, e.reason, str(e.regarding)) for e in management.events] == [
+        ("Warning", "PolicyConflict", f"MachineDeployment {MD_KEY}")
+    ]
+    assert management.events[0].regarding.api_version == "cluster.x-k8s.io/v1beta2"
+    for event in (*karmada.events, *management.events):
+        assert "policy web-a" in event.note
+        assert "policy web-b" in event.note
+    held = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(held) == 1, held
+    assert "policy web-a is held" in held[0]
+    assert "policy web-b" in held[0]
+    assert f"MachineDeployment {MD_KEY}" in held[0]
+
+
+def _doc(p: BurstPolicy, *, name: str, workload: str = "web", md: str = "tke-gz-md-0") -> str:
+    """``p`` as a policy file (JSON is YAML) under ``name``, naming PropagationPolicy shop/<workload> and
+    MachineDeployment capi-tke/<md>."""
+    return json.dumps(_renamed(p, name=name, workload=workload, md=md), indent=2)
+
+
+def test_a_conflicting_policy_added_on_reload_is_held_and_the_others_reload(tmp_path: Path) -> None:
+    web = policy(WEB)
+    (tmp_path / "b.yaml").write_text(_doc(web, name=WEB))
+    found, problems = read_policies([tmp_path], prometheus_configured=False)
+    assert found is not None, problems
+    d = Daemon(load_settings(None, policies=[tmp_path]), list(found.policies), policy_digest=found.digest)
+    actuator, store = FakeActuator(), FakeStore()
+    install(d, (actuator, store), (FakeActuator(), FakeStore()))
+    karmada, management = sinks(d)
+    for name in (WEB, "a-copy", "other"):
+        store.stored[name] = Stored(BurstState(), "41")
+    asyncio.run(load_all(d, store))
+    round_(d, snapshot(desired=40))
+    assert scale_ups(actuator.actions(WEB)) == [(POOL, 0, 1)]
+
+    # a.yaml sorts before b.yaml, yet the running policy keeps its targets; other.yaml names other ones.
+    (tmp_path / "a.yaml").write_text(_doc(web, name="a-copy", md="tke-gz-md-9"))
+    (tmp_path / "other.yaml").write_text(_doc(web, name="other", workload="api", md="tke-gz-md-1"))
+    asyncio.run(d._maybe_reload(cast(StateStore, store)))
+    assert sorted(p.metadata.name for p in d.policies) == sorted(["a-copy", WEB, "other"])
+    assert sample(d.metrics, "burstd_policies_last_reload_successful") == 1
+    round_(d, snapshot(desired=40), now=T0 + 2)
+
+    assert actuator.actions("a-copy") == []
+    assert sample(d.metrics, "burstd_policy_held", policy="a-copy", reason="TargetConflict") == 1
+    assert sample(d.metrics, "burstd_policy_held", policy=WEB, reason="TargetConflict") == 0
+    assert sample(d.metrics, "burstd_evaluations_total", policy=WEB) == 2  # it ran on
+    assert "other" in actuator.preflights  # loaded and evaluated like any policy
+    assert sample(d.metrics, "burstd_evaluations_total", policy="other") == 1
+    assert [str(e.regarding) for e in karmada.events] == [f"PropagationPolicy {WORKLOAD}"]
+    assert management.events == []  # a-copy names another MachineDeployment
+    assert "policy a-copy" in karmada.events[0].note
+    assert f"policy {WEB}" in karmada.events[0].note
+
+    # The conflicting file goes: nothing is held any more.
+    (tmp_path / "a.yaml").unlink()
+    asyncio.run(d._maybe_reload(cast(StateStore, store)))
+    assert "a-copy" not in d.refused
+    assert sorted(p.metadata.name for p in d.policies) == sorted([WEB, "other"])
+
+
+def test_a_held_policy_runs_once_the_policy_it_conflicts_with_is_gone(tmp_path: Path) -> None:
+    web = policy(WEB)
+    (tmp_path / "a.yaml").write_text(_doc(web, name="first"))
+    (tmp_path / "b.yaml").write_text(_doc(web, name="second"))
+    found, problems = read_policies([tmp_path], prometheus_configured=False)
+    assert found is not None, problems
+    d = Daemon(load_settings(None, policies=[tmp_path]), list(found.policies), policy_digest=found.digest)
+    actuator, store = FakeActuator(), FakeStore()
+    install(d, (actuator, store), (FakeActuator(), FakeStore()))
+    sinks(d)
+    for name in ("first", "second"):
+        store.stored[name] = Stored(BurstState(), "41")
+    asyncio.run(load_all(d, store))
+    round_(d, snapshot(desired=10))  # the base holds 10 replicas: both policies stay Idle
+    assert actuator.preflights == ["first"]
+    assert d.runners["second"].blocked.keys() == {"TargetConflict"}
+
+    (tmp_path / "a.yaml").unlink()  # "first" is Idle: it stops
+    asyncio.run(d._maybe_reload(cast(StateStore, store)))
+    round_(d, snapshot(desired=40), now=T0 + 2)
+    assert scale_ups(actuator.actions("second")) == [(POOL, 0, 1)]
+    assert sample(d.metrics, "burstd_policy_held", policy="second", reason="TargetConflict") == 0
+
+
+# ------------------------------------------------------------------------------------------ reload
+
+# imported here, next to the tests that use them (the module's imports are shared with other tests)
+from dataclasses import replace  # noqa: E402
+
+from burstd.engine.retire import retire  # noqa: E402
+from burstd.engine.webster import weights_for  # noqa: E402
+from burstd.model.actions import MarkMachines, SetWeights  # noqa: E402
+from burstd.policy.loader import load_text  # noqa: E402
+from burstd.runtime.policies import digest_of  # noqa: E402
+
+from .fakes import BASE, FakeCaches, machine  # noqa: E402
+
+SECOND = "tke-gz7"
+SECOND_MD = "tke-gz-md-1"
+
+
+def two_pools(*, second: bool = True) -> dict[str, Any]:
+    """The fake policy with a second pool (another MachineDeployment on the same cluster), drained 5
+    replicas at a time; as a document to write to a policy file."""
+    doc = policy(WEB).model_dump(mode="json", by_alias=True, exclude_none=True)
+    pools = doc["spec"]["burst"]["pools"]
+    if second:
+        pools.append({**pools[0], "name": SECOND, "ref": {"namespace": "capi-tke", "name": SECOND_MD}})
+    doc["spec"]["drain"]["maxStep"] = 5
+    doc["spec"]["safety"]["signalMaxAge"] = "1h"
+    return doc
+
+
+def mid_burst(cloud: int, *, second_nodes: int = 2, at: float = T0) -> Snapshot:
+    """80 replicas, ``cloud`` of them on tke-gz by burstd's weights; 2 Ready nodes in the first pool and
+    ``second_nodes`` in the second."""
+    weights = weights_for({BASE: 80 - cloud, "tke-gz": cloud})
+    snap = snapshot(
+        desired=80, placed={BASE: 80 - cloud, "tke-gz": cloud}, weights=weights, managers=["burstd"], nodes=2
+    )
+    md = replace(
+        snap.scalables[MD_KEY],
+        key=f"capi-tke/{SECOND_MD}",
+        uid="md-1-uid",
+        replicas=second_nodes,
+        status_replicas=second_nodes,
+        ready_replicas=second_nodes,
+    )
+    machines = dict(snap.machines)
+    for i in range(second_nodes):
+        m = machine(10 + i, at=at)
+        name = f"{SECOND_MD}-{i}"
+        machines[f"capi-tke/{name}"] = replace(m, key=f"capi-tke/{name}", name=name, owner_name=SECOND_MD)
+    return replace(snap, scalables={**snap.scalables, md.key: md}, machines=machines)
+
+
+def test_a_pool_removed_on_reload_mid_burst_is_drained_in_steps_and_released(tmp_path: Path) -> None:
+    files = tmp_path / "policies"
+    files.mkdir()
+    (files / "web.yaml").write_text(json.dumps(two_pools()))
+    d = Daemon(
+        load_settings(None, policies=[files]), [load_text(json.dumps(two_pools()), "web.yaml").policies[0][1]]
+    )
+    actuator, store = FakeActuator(), FakeStore()
+    install(d, (actuator, store), (FakeActuator(), FakeStore()))
+    d.policy_digest = digest_of([files])
+    store.stored[WEB] = Stored(
+        BurstState(
+            phase=Phase.BURSTING,
+            phase_since=T0 - 600,
+            burst_started_at=T0 - 900,
+            pool_targets={POOL: 2, SECOND: 2},
+            weights={"shop/web": {BASE: 32, "tke-gz": 48}},
+            shifted={"shop/web": 48},
+            target_cloud_replicas=56,
+            last_shift_at=T0 - 600,
+            bursts=1,
+        ),
+        "41",
+    )
+    asyncio.run(load_all(d, store))
+
+    # The second pool is removed from the file: its replicas move back 5 at a time, one step a round
+    # (drain.interval 1s), and its nodes go only once no replica runs on the cluster beyond what stays.
+    (files / "web.yaml").write_text(json.dumps(two_pools(second=False)))
+    cloud, now = 48, T0 + 1
+    for _ in range(5):
+        asyncio.run(d._maybe_reload(cast(StateStore, store)))
+        round_(d, mid_burst(cloud), now=now)
+        sent = [a for a in actuator.actions() if isinstance(a, SetWeights)]
+        if sent:
+            cloud = dict(sent[-1].intended)["tke-gz"]
+        now += 2
+    released = [a for a in actuator.actions() if isinstance(a, ScalePool) and a.pool == SECOND]
+    assert [(a.previous, a.nodes) for a in released] == [(2, 0)], actuator.actions()
+    marked = [a for a in actuator.actions() if isinstance(a, MarkMachines)]
+    assert [a.pool for a in marked] == [SECOND]
+    shares = [dict(a.intended)["tke-gz"] for a in actuator.actions() if isinstance(a, SetWeights)]
+    assert shares == [43, 38, 33, 32]  # the stable pool holds 32: drain.maxStep (5) per drain.interval
+    # the weights moved back first; the nodes went in the round that saw the share down to what stays
+    last_move = max(i for i, a in enumerate(actuator.actions()) if isinstance(a, SetWeights))
+    assert actuator.actions().index(released[0]) > last_move
+    # recorded at once (a restart finishes the retirement), then forgotten once the pool is empty
+    assert SECOND in store.saves[0].state.retiring_pools
+    asyncio.run(d._maybe_reload(cast(StateStore, store)))
+    round_(d, mid_burst(32, second_nodes=0), now=now)
+    assert d.runners[WEB].state.retiring_pools == {}
+    asyncio.run(d._maybe_reload(cast(StateStore, store)))
+    assert [p.name for p in d.runners[WEB].policy.spec.burst.pools] == [POOL]
+
+
+def test_a_restart_mid_retirement_watches_and_finishes_the_removed_pool(tmp_path: Path) -> None:
+    """The state says a pool is retiring; the files no longer name it: the new process decides on it."""
+    one = load_text(json.dumps(two_pools(second=False)), "web.yaml").policies[0][1]
+    both = load_text(json.dumps(two_pools()), "web.yaml").policies[0][1]
+    state = retire(both, one, BurstState(phase=Phase.BURSTING, pool_targets={POOL: 2, SECOND: 2}))
+    d, actuator, store = daemon([one])
+    fake = caches(mid_burst(32))
+    d.caches = fake
+    store.stored[WEB] = Stored(state, "41")
+    asyncio.run(load_all(d, store))
+    assert [p.name for p in d.runners[WEB].policy.spec.burst.pools] == [POOL, SECOND]
+    assert cast(FakeCaches, fake).needed == [[POOL, SECOND]]  # watched before it is decided on
+    round_(d, mid_burst(32), now=T0 + 1)
+    assert [
+        (a.pool, a.nodes) for a in actuator.actions() if isinstance(a, ScalePool) and a.pool == SECOND
+    ] == [(SECOND, 0)]
+
+
+def test_a_removed_pool_whose_machinedeployment_is_gone_is_let_go_at_once(tmp_path: Path) -> None:
+    files = tmp_path / "policies"
+    files.mkdir()
+    (files / "web.yaml").write_text(json.dumps(two_pools()))
+    d = Daemon(
+        load_settings(None, policies=[files]), [load_text(json.dumps(two_pools()), "web.yaml").policies[0][1]]
+    )
+    actuator, store = FakeActuator(), FakeStore()
+    install(d, (actuator, store), (FakeActuator(), FakeStore()))
+    d.policy_digest = digest_of([files])
+    store.stored[WEB] = Stored(BurstState(phase=Phase.BURSTING, pool_targets={POOL: 2, SECOND: 2}), "41")
+    asyncio.run(load_all(d, store))
+    snap = mid_burst(32)
+    d.caches = caches(replace(snap, scalables={MD_KEY: snap.scalables[MD_KEY]}))  # the second one deleted
+    (files / "web.yaml").write_text(json.dumps(two_pools(second=False)))
+    asyncio.run(d._maybe_reload(cast(StateStore, store)))
+    assert d.runners[WEB].state.retiring_pools == {}
+    assert [p.name for p in d.runners[WEB].policy.spec.burst.pools] == [POOL]

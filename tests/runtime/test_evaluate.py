@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from burstd.engine import decide
-from burstd.model.actions import Alert, ScalePool, SetWeights
+from burstd.model.actions import Alert, Hold, ScalePool, SetWeights
+from burstd.model.decision import Decision
 from burstd.model.state import BurstState, Phase
 from burstd.model.world import FleetBudget
 from burstd.runtime.actuate_base import Outcome
@@ -244,6 +245,35 @@ def test_a_refused_target_blocks_the_policy_and_keeps_the_state_that_matches_the
     assert sample(metrics, "burstd_evaluations_total", policy=NAME) == 2
 
 
+def test_a_write_refused_as_stale_stops_the_decision_and_decides_again_next_round() -> None:
+    """``conflict``: the weights changed since burstd read them (a new leader wrote first). Nothing after
+    that action is applied, the state is not saved (the step did not happen), nothing is held or blocked,
+    and the next round decides again from what it reads."""
+    actuator = FakeActuator(outcomes={SetWeights: "conflict"}, messages={SetWeights: "changed since read"})
+    store, metrics = FakeStore(), Metrics()
+    runner = loaded(store, provisioning(), "41")
+
+    evaluation = evaluate(runner, actuator, store, metrics, growing())
+
+    assert [type(a) for a in actuator.actions()] == [SetWeights]  # the ScalePool after it never went out
+    assert [o for _, o, _ in evaluation.actions] == ["conflict"]
+    assert evaluation.held == ()
+    assert runner.blocked == {}
+    assert store.saves == []
+    assert runner.state == provisioning()
+    assert sample(metrics, "burstd_actions_total", policy=NAME, action="SetWeights", outcome="conflict") == 1
+    assert (
+        sample(metrics, "burstd_external_changes_total", policy=NAME, object=f"PropagationPolicy {WORKLOAD}")
+        is None
+    )
+
+    actuator.outcomes.clear()
+    again = evaluate(runner, actuator, store, metrics, growing(), now=T0 + 2)
+    assert [type(a) for a in actuator.actions()] == [SetWeights, SetWeights, ScalePool]
+    assert len(store.saves) == 1
+    assert again.held == ()
+
+
 @pytest.mark.parametrize("outcome", ["unchanged", "dry-run"])
 def test_other_outcomes_do_not_stop_the_decision(outcome: Outcome) -> None:
     actuator = FakeActuator(outcomes={SetWeights: outcome})
@@ -266,3 +296,62 @@ def test_hold_actions_are_reported_without_the_actuator() -> None:
     assert description.startswith("hold (")
     assert (outcome, message) == ("unchanged", "")
     assert store.saves[0].state.phase == Phase.IDLE
+
+
+# ------------------------------------------------------------------------------------------ typed holds
+
+
+def _reworded(monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...] = ()) -> None:
+    """Make the runner's engine say everything in other words (and add ``extra`` reasons), as a change of
+    wording in ``decide`` would: what the decision does is unchanged."""
+    import burstd.runtime.evaluate as evaluate_module
+
+    def reworded(*args: object, **kwargs: object) -> Decision:
+        real = decide(*args, **kwargs)  # type: ignore[arg-type]
+        actions = tuple(
+            Hold(f"reworded hold {i}") if isinstance(a, Hold) else a for i, a in enumerate(real.actions)
+        )
+        reasons = tuple(f"reworded reason {i}" for i, _ in enumerate(real.reasons)) + extra
+        return replace(real, actions=actions, reasons=reasons)
+
+    monkeypatch.setattr(evaluate_module, "decide", reworded)
+
+
+@pytest.mark.parametrize(
+    "snap",
+    [
+        pytest.param(replace(snapshot(desired=40), scalables={}), id="missing"),
+        pytest.param(snapshot(desired=40, at=T0 - 120), id="stale"),
+    ],
+)
+def test_what_is_held_does_not_depend_on_the_wording_of_the_reasons(
+    monkeypatch: pytest.MonkeyPatch, snap: Snapshot
+) -> None:
+    _reworded(monkeypatch)
+    actuator, store, metrics = FakeActuator(), FakeStore(), Metrics()
+    runner = loaded(store, BurstState(), "41")
+    evaluation = evaluate(runner, actuator, store, metrics, snap)
+    assert actuator.applied == []
+    assert evaluation.held == ("NotObserved",)
+    assert all(r.startswith(("reworded", "not observed: ")) for r in evaluation.reasons)
+
+
+def test_a_missing_object_is_named_however_the_engine_words_its_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    _reworded(monkeypatch)
+    actuator, store, metrics = FakeActuator(), FakeStore(), Metrics()
+    runner = loaded(store, BurstState(), "41")
+    evaluation = evaluate(runner, actuator, store, metrics, replace(snapshot(desired=40), scalables={}))
+    assert f"not observed: MachineDeployment {MD_KEY}" in evaluation.reasons
+
+
+def test_reasons_that_read_like_a_hold_hold_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    _reworded(
+        monkeypatch,
+        extra=("not observed yet: a reason a person reads", "observations older than signalMaxAge, in prose"),
+    )
+    actuator, store, metrics = FakeActuator(), FakeStore(), Metrics()
+    runner = loaded(store, BurstState(), "41")
+    evaluation = evaluate(runner, actuator, store, metrics, snapshot(desired=40))
+    assert scale_ups(actuator.actions()) == [(POOL, 0, 1)]
+    assert evaluation.held == ()
+    assert not any(r.startswith("not observed: ") for r in evaluation.reasons)

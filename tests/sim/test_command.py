@@ -169,14 +169,14 @@ def test_bad_trace_exits_1(tmp_path: Path) -> None:
     path.write_text("timestamp_s,demand\n0,1\n60,-1\n")
     result = cli("--trace", str(path))
     assert result.returncode == 1
-    assert result.stderr.strip() == f"{path}:3: demand: must not be negative, got -1"
+    assert result.stderr.strip() == f"{path}:3:4: demand: must not be negative, got -1"
     assert result.stdout == ""
 
 
 def test_trace_with_a_gap_exits_1_and_names_the_fix() -> None:
     result = cli("--trace", "nasa-http-1995")
     assert result.returncode == 1
-    assert result.stderr.startswith("nasa-http-1995:39694: timestamp_s: gap of 296940s between line 39693")
+    assert result.stderr.startswith("nasa-http-1995:39694:1: timestamp_s: gap of 296940s between line 39693")
     assert "--fill-gaps hold" in result.stderr
 
 

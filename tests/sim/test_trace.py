@@ -38,29 +38,29 @@ def test_good_trace() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", "d.csv: the file is empty"),
+        ("", "d.csv:1:1: the file is empty"),
         (
             "time,demand\n0,1\n60,2\n",
-            "d.csv:1: header: expected exactly 'timestamp_s,demand', got 'time,demand'",
+            "d.csv:1:1: header: expected exactly 'timestamp_s,demand', got 'time,demand'",
         ),
-        ("timestamp_s,demand,x\n0,1,2\n", "d.csv:1: header: expected exactly 'timestamp_s,demand'"),
-        ("timestamp_s,demand\n0,1\n60,2,3\n", "d.csv:3: expected 2 comma-separated fields"),
-        ("timestamp_s,demand\n0,1\n60\n", "d.csv:3: expected 2 comma-separated fields"),
-        ("timestamp_s,demand\n0,1\n60,lots\n", "d.csv:3: demand: expected a number, got 'lots'"),
-        ("timestamp_s,demand\n0,1\nsoon,2\n", "d.csv:3: timestamp_s: expected a number, got 'soon'"),
-        ("timestamp_s,demand\n0,1\n60,nan\n", "d.csv:3: demand: expected a finite number, got 'nan'"),
-        ("timestamp_s,demand\n0,1\n60,inf\n", "d.csv:3: demand: expected a finite number, got 'inf'"),
-        ("timestamp_s,demand\n0,1\n60,-2\n", "d.csv:3: demand: must not be negative, got -2"),
-        ("timestamp_s,demand\n-60,1\n0,2\n", "d.csv:2: timestamp_s: must not be negative, got -60"),
+        ("timestamp_s,demand,x\n0,1,2\n", "d.csv:1:1: header: expected exactly 'timestamp_s,demand'"),
+        ("timestamp_s,demand\n0,1\n60,2,3\n", "d.csv:3:1: expected 2 comma-separated fields"),
+        ("timestamp_s,demand\n0,1\n60\n", "d.csv:3:1: expected 2 comma-separated fields"),
+        ("timestamp_s,demand\n0,1\n60,lots\n", "d.csv:3:4: demand: expected a number, got 'lots'"),
+        ("timestamp_s,demand\n0,1\nsoon,2\n", "d.csv:3:1: timestamp_s: expected a number, got 'soon'"),
+        ("timestamp_s,demand\n0,1\n60,nan\n", "d.csv:3:4: demand: expected a finite number, got 'nan'"),
+        ("timestamp_s,demand\n0,1\n60,inf\n", "d.csv:3:4: demand: expected a finite number, got 'inf'"),
+        ("timestamp_s,demand\n0,1\n60,-2\n", "d.csv:3:4: demand: must not be negative, got -2"),
+        ("timestamp_s,demand\n-60,1\n0,2\n", "d.csv:2:1: timestamp_s: must not be negative, got -60"),
         (
             "timestamp_s,demand\n0,1\n60,2\n60,3\n",
-            "d.csv:4: timestamp_s: 60 is not after the previous timestamp 60 "
+            "d.csv:4:1: timestamp_s: 60 is not after the previous timestamp 60 "
             "(line 3); timestamps must increase strictly",
         ),
-        ("timestamp_s,demand\n0,1\n120,2\n60,3\n", "d.csv:4: timestamp_s: 60 is not after the previous"),
-        ("timestamp_s,demand\n0,1\n", "d.csv:2: expected at least 2 data rows, got 1"),
-        ("timestamp_s,demand\n", "d.csv:1: expected at least 2 data rows, got 0"),
-        ("timestamp_s,demand\n0,0\n60,0\n", "d.csv: demand: every value is 0"),
+        ("timestamp_s,demand\n0,1\n120,2\n60,3\n", "d.csv:4:1: timestamp_s: 60 is not after the previous"),
+        ("timestamp_s,demand\n0,1\n", "d.csv:2:1: expected at least 2 data rows, got 1"),
+        ("timestamp_s,demand\n", "d.csv:1:1: expected at least 2 data rows, got 0"),
+        ("timestamp_s,demand\n0,0\n60,0\n", "d.csv:1:1: demand: every value is 0"),
     ],
 )
 def test_bad_traces(text: str, expected: str) -> None:
@@ -70,7 +70,7 @@ def test_bad_traces(text: str, expected: str) -> None:
 def test_gap_is_an_error_naming_lines_and_the_fix() -> None:
     text = "timestamp_s,demand\n0,1\n60,2\n120,3\n420,4\n480,5\n600,6\n"
     message = error_of(text)
-    assert message.startswith("d.csv:5: timestamp_s: gap of 300s between line 4 (t=120) and line 5 (t=420)")
+    assert message.startswith("d.csv:5:1: timestamp_s: gap of 300s between line 4 (t=120) and line 5 (t=420)")
     assert "typical step is 60s (and 1 more)" in message
     assert "--fill-gaps hold" in message
     assert "--fill-gaps zero" in message
@@ -95,7 +95,7 @@ def test_large_timestamps_print_exactly() -> None:
 def test_file_errors_name_the_path(tmp_path: Path) -> None:
     path = tmp_path / "demand.csv"
     path.write_text("timestamp_s,demand\n0,1\n60,x\n")
-    with pytest.raises(InputError, match=r"demand\.csv:3: demand: expected a number, got 'x'"):
+    with pytest.raises(InputError, match=r"demand\.csv:3:4: demand: expected a number, got 'x'"):
         load_trace(str(path))
     with pytest.raises(InputError, match="no such file"):
         load_trace(str(tmp_path / "missing.csv"))
@@ -107,7 +107,7 @@ def test_bundled_traces() -> None:
     assert alibaba.name == "alibaba-2018"
     assert alibaba.rows == 2243
     assert alibaba.step == 300
-    with pytest.raises(InputError, match=r"nasa-http-1995:\d+: timestamp_s: gap of 296940s"):
+    with pytest.raises(InputError, match=r"nasa-http-1995:\d+:1: timestamp_s: gap of 296940s"):
         load_trace("nasa-http-1995")
     nasa = load_trace("nasa-http-1995", "hold")
     assert nasa.rows == 84332
@@ -144,3 +144,41 @@ def test_good_base_replicas() -> None:
     assert parse_base_replicas("p99.5") == "p99.5"
     assert parse_base_replicas("180") == 180
     assert parse_base_replicas(180) == 180
+
+
+# ------------------------------------------------------------------------------------------- bounds (issue 7)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("timestamp_s,demand\n0,1\n60,1e308\n", "d.csv:3:4: demand: must be at most 1e+15, got 1e308"),
+        ("timestamp_s,demand\n0,1\n1e300,2\n", "d.csv:3:1: timestamp_s: must be at most 1e+10, got 1e300"),
+        ("timestamp_s,demand\n0,1\n1e9,2\n", "d.csv:3:1: timestamp_s: the trace lasts 2000000000s"),
+        (
+            "timestamp_s,demand\n0,1\n60,2\n9000000000,3\n",
+            "d.csv:4:1: timestamp_s: the trace lasts 13500000000s",
+        ),
+        (
+            "timestamp_s,demand\n0,1\n" + "9" * 500 + ",2\n",
+            "d.csv:3:1: timestamp_s: expected a finite number",
+        ),
+    ],
+)
+def test_values_that_would_hang_or_overflow_are_refused(text: str, expected: str) -> None:
+    message = error_of(text, "hold")
+    assert message.startswith(expected), message
+    assert len(message) < 400  # a huge field is clipped in the message
+
+
+def test_gap_filling_is_bounded_before_it_allocates() -> None:
+    # 30 days at a 1 ms step would be 2.6e9 samples: refused before any is inserted.
+    text = "timestamp_s,demand\n0,1\n0.001,2\n0.002,2\n2592000,3\n"
+    message = error_of(text, "zero")
+    assert message.startswith("d.csv:5:1: timestamp_s: filling the gaps would insert 2591999997 samples")
+
+
+def test_a_trace_of_366_days_is_accepted() -> None:
+    day = 86400
+    trace = parse_trace(f"timestamp_s,demand\n0,1\n{122 * day},2\n{244 * day},3\n", "d.csv", "hold")
+    assert trace.duration == 366 * day

@@ -146,6 +146,43 @@ def test_invalid_policy_exits_1_with_file_line_col(tmp_path: Path) -> None:
     assert summary == "burstd policy check: 2 problems in 1 file"
 
 
+def test_two_policies_naming_the_same_targets_across_files_exit_1_naming_both_places(tmp_path: Path) -> None:
+    text = (POLICIES / "static-weights-two-clouds.yaml").read_text(encoding="utf-8")
+    first = tmp_path / "a.yaml"
+    first.write_text(text)
+    second = tmp_path / "b.yaml"
+    second.write_text("# a copy under another name\n" + text.replace("name: shop-web", "name: shop-web-copy"))
+    run = burstd("policy", "check", str(tmp_path))
+    assert run.returncode == 1
+    assert run.stdout == ""
+    assert "Traceback" not in run.stderr
+    *errors, summary = run.stderr.splitlines()
+    parsed = [ERROR_LINE.match(line) for line in errors]
+    assert all(parsed), errors
+    lines = text.splitlines()
+
+    def where(needle: str) -> tuple[int, int]:
+        index = next(i for i, line in enumerate(lines) if line.lstrip().startswith(needle))
+        return index + 1, len(lines[index]) - len(lines[index].lstrip()) + 1
+
+    expected = {
+        "spec.workloads[0].propagationPolicy": ("PropagationPolicy shop/web", where("- propagationPolicy:")),
+        "spec.burst.pools[0].ref": ("MachineDeployment capi-tke/tke-gz-md-0", where("ref:")),
+        "spec.burst.pools[1].nodePool": ("ACK node pool c8f2e1a0b4d/np-burst-h", where("nodePool:")),
+    }
+    assert {m["path"] for m in parsed if m} == set(expected)
+    for m in parsed:
+        assert m is not None
+        target, (line, col) = expected[m["path"]]
+        if m["path"].endswith("propagationPolicy"):
+            col += 2  # the key after the list item's '- '
+        assert (m["file"], int(m["line"]), int(m["col"])) == (str(second), line + 1, col)
+        assert m["message"].startswith(
+            f"{target} is already managed by policy shop-web at {first}:{line}:{col} ({m['path']}); "
+        )
+    assert summary == "burstd policy check: 3 problems in 1 file"
+
+
 @pytest.mark.parametrize(
     ("content", "fragment"),
     [

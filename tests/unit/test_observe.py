@@ -239,9 +239,19 @@ def test_workloads_sum_their_bindings() -> None:
         unschedulable_replicas=0,
         observed_at=T,
         weights={"idc-1": 3, "tke-gz": 1},
+        weights_by_burstd=True,  # burstd's field manager alone owns the list
     )
     assert (api.key, api.desired_replicas, api.replicas_by_cluster) == ("shop/api", 6, {"idc-2": 4})
     assert api.unschedulable_replicas == 2  # 6 replicas, 4 placed
+
+
+def test_weights_are_burstds_only_when_its_field_manager_alone_owns_them() -> None:
+    snap = full()
+    assert build_world(policy(), snap).workloads[0].weights_by_burstd
+    shared = {k: replace(v, weights_managers=("burstd", "argo")) for k, v in snap.policies.items()}
+    assert not build_world(policy(), replace(snap, policies=shared)).workloads[0].weights_by_burstd
+    odd = {k: replace(v, weights_shape_ok=False) for k, v in snap.policies.items()}
+    assert not build_world(policy(), replace(snap, policies=odd)).workloads[0].weights_by_burstd
 
 
 def test_desired_falls_back_to_binding_replicas() -> None:

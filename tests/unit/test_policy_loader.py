@@ -83,6 +83,23 @@ def load_one(tmp_path: Path, text: str, name: str = "policy.yaml") -> tuple[str,
     return str(path), load_paths([path])
 
 
+MD_REF = "ref: {namespace: capi, name: md-0}"
+PP_REF = "propagationPolicy: {namespace: shop, name: web}"
+NODE_POOL = "nodePool: {clusterId: cls-7xk2m9qp, nodePoolId: np-1}"
+
+
+def variant(name: str, *, workload: str = "web", md: str = "md-0", backend: str = "md") -> str:
+    """POLICY renamed, naming PropagationPolicy shop/<workload> and the node group <md> of ``backend``
+    (``md``: a MachineDeployment, ``mp``: a MachinePool, ``tke``: a TKE node pool <md>)."""
+    text = POLICY.replace("shop-web", name).replace(PP_REF, PP_REF.replace("web", workload))
+    if backend == "mp":
+        text = text.replace("capi-machinedeployment", "capi-machinepool")
+    if backend == "tke":
+        text = text.replace("capi-machinedeployment", "tke-nodepool")
+        return text.replace(MD_REF, NODE_POOL.replace("np-1", md))
+    return text.replace(MD_REF, MD_REF.replace("md-0", md))
+
+
 def test_valid_file(tmp_path: Path) -> None:
     file, result = load_one(tmp_path, POLICY)
     assert result.errors == []
@@ -263,8 +280,8 @@ def test_not_utf8(tmp_path: Path) -> None:
 
 
 def test_directory_reads_yaml_files_sorted(tmp_path: Path) -> None:
-    write(tmp_path, "b.yml", POLICY.replace("shop-web", "b-policy"))
-    write(tmp_path, "a.yaml", POLICY.replace("shop-web", "a-policy"))
+    write(tmp_path, "b.yml", variant("b-policy", workload="api", md="md-1"))
+    write(tmp_path, "a.yaml", variant("a-policy"))
     write(tmp_path, "notes.txt", "not yaml: [")
     write(tmp_path, "schema.json", "{}")
     result = load_paths([tmp_path])
@@ -306,6 +323,92 @@ def test_two_fleet_limits(tmp_path: Path) -> None:
     assert f"the first is at {file}:1:1" in diagnostic.message
 
 
+@pytest.mark.parametrize(
+    ("first_text", "second_text", "needle", "path", "target"),
+    [
+        pytest.param(
+            variant("a"),
+            variant("b", workload="api"),
+            "ref:",
+            "spec.burst.pools[0].ref",
+            "MachineDeployment capi/md-0",
+            id="MachineDeployment",
+        ),
+        pytest.param(
+            variant("a", backend="mp"),
+            variant("b", workload="api", backend="mp"),
+            "ref:",
+            "spec.burst.pools[0].ref",
+            "MachinePool capi/md-0",
+            id="MachinePool",
+        ),
+        pytest.param(
+            variant("a", backend="tke", md="np-1"),
+            variant("b", workload="api", backend="tke", md="np-1"),
+            "nodePool:",
+            "spec.burst.pools[0].nodePool",
+            "TKE node pool cls-7xk2m9qp/np-1",
+            id="node-pool",
+        ),
+        pytest.param(
+            variant("a"),
+            variant("b", md="md-1"),
+            "propagationPolicy:",
+            "spec.workloads[0].propagationPolicy",
+            "PropagationPolicy shop/web",
+            id="PropagationPolicy",
+        ),
+    ],
+)
+def test_two_policies_naming_one_target_across_files_name_both_places(
+    tmp_path: Path, first_text: str, second_text: str, needle: str, path: str, target: str
+) -> None:
+    first = write(tmp_path, "a.yaml", first_text)
+    second = write(tmp_path, "b.yaml", "# another team's policy\n" + second_text)
+    result = load_paths([tmp_path])
+    line, col = at(first_text, needle)
+    assert result.errors == [
+        f"{second}:{line + 1}:{col}: {path}: {target} is already managed by policy a at "
+        f"{first}:{line}:{col} ({path}); one object is managed by one policy (both would write it as "
+        "field manager burstd and undo each other's changes): remove it from one of them"
+    ]
+    # Each policy is valid on its own: the daemon runs the first and holds the later one.
+    assert [p.name for _, p in result.policies] == ["a", "b"]
+    assert [(c.first.policy, c.later.policy, str(c.target)) for c in result.conflicts] == [("a", "b", target)]
+    assert result.invalid == []
+
+
+def test_two_policies_naming_one_target_in_one_file(tmp_path: Path) -> None:
+    text = variant("a") + "---\n" + variant("b", workload="api")
+    file, result = load_one(tmp_path, text)
+    [error] = result.errors
+    line, col = at(text, "ref:", nth=2)
+    first_line, first_col = at(text, "ref:")
+    assert error.startswith(f"{file}:{line}:{col}: spec.burst.pools[0].ref: MachineDeployment capi/md-0 ")
+    assert f"policy a at {file}:{first_line}:{first_col} " in error
+
+
+def test_policies_with_different_targets_do_not_conflict(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", variant("a"))
+    write(tmp_path, "b.yaml", variant("b", workload="api", md="md-1"))
+    write(tmp_path, "c.yaml", variant("c", workload="search", md="md-0", backend="mp"))  # a MachinePool
+    result = load_paths([tmp_path])
+    assert result.errors == []
+    assert result.conflicts == []
+
+
+def test_two_pools_of_one_policy_naming_one_node_group(tmp_path: Path) -> None:
+    pool = POLICY[POLICY.index("      - name: tke-gz6") : POLICY.index("  triggers:")]
+    text = POLICY.replace(pool, pool + pool.replace("tke-gz6", "tke-gz7"))
+    file, result = load_one(tmp_path, text)
+    line, col = at(text, "ref:", nth=2)
+    assert result.errors == [
+        f"{file}:{line}:{col}: spec.burst.pools[1].ref: MachineDeployment capi/md-0 is already the target "
+        "of spec.burst.pools[0].ref; each pool must name its own node group"
+    ]
+    assert result.policies == []
+
+
 def test_merge_keys_do_not_crash_positions(tmp_path: Path) -> None:
     text = POLICY.replace("        nodes: {min: 0, max: 10}\n", "        <<: {nodes: {min: 20, max: 10}}\n")
     _, result = load_one(tmp_path, text)
@@ -344,7 +447,7 @@ def test_load_policy_raises_with_formatted_lines(tmp_path: Path) -> None:
 
 
 def test_load_policy_needs_exactly_one(tmp_path: Path) -> None:
-    path = write(tmp_path, "two.yaml", POLICY + "---\n" + POLICY.replace("shop-web", "other"))
+    path = write(tmp_path, "two.yaml", POLICY + "---\n" + variant("other", workload="api", md="md-1"))
     with pytest.raises(
         PolicyFileError, match=r"expected exactly one BurstPolicy, found 2 \(shop-web, other\)"
     ):

@@ -445,3 +445,104 @@ def test_dead_band(out: Doc, in_: Doc, path: str, fragment: str) -> None:
 )
 def test_dead_band_accepts_a_gap(out: Doc, in_: Doc) -> None:
     assert isinstance(parse_document(edited(triggers(out, in_))), BurstPolicy)
+
+
+# ------------------------------------------------------------------------------------------- bounds (issue 7)
+
+
+def _set(path: str, value: Any) -> Callable[[Doc], object]:
+    """An edit that sets ``value`` at a dotted path with ``[i]`` indexes, creating mappings on the way."""
+
+    def edit(d: Doc) -> None:
+        node: Any = d
+        parts: list[str | int] = []
+        for part in path.split("."):
+            name, _, index = part.partition("[")
+            parts.append(name)
+            if index:
+                parts.append(int(index.rstrip("]")))
+        for step in parts[:-1]:
+            node = node.setdefault(step, {}) if isinstance(step, str) else node[step]
+        node[parts[-1]] = value
+
+    return edit
+
+
+NINES = "9" * 400  # float(Decimal(NINES)) is inf
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "fragment"),
+    [
+        ("spec.triggers.scaleOut.any[0].above", float("nan"), "finite"),
+        ("spec.triggers.scaleOut.any[0].above", float("inf"), "finite"),
+        ("spec.triggers.scaleIn.all[0].below", float("-inf"), "finite"),
+        ("spec.triggers.scaleOut.any[0].above", 1e300, "at most"),
+        ("spec.triggers.scaleOut.any[0].for", NINES + "d", "at most 366d"),
+        ("spec.triggers.scaleOut.any[0].for", "400d", "at most 366d"),
+        ("spec.shift.interval", "0s", "above 0s"),
+        ("spec.drain.interval", "0s", "above 0s"),
+        ("spec.burst.provisionTimeout", "0s", "above 0s"),
+        ("spec.safety.signalMaxAge", "0s", "above 0s"),
+        ("spec.safety.stockoutBackoff", "0s", "above 0s"),
+        ("spec.drain.stabilizationWindow", "30d", "at most 1d"),
+        ("spec.predictive.lookback", "0s", "above 0s"),
+        ("spec.predictive.lookback", "2d", "at most 1d"),
+        ("spec.predictive.horizon", "2d", "at most 1d"),
+        ("spec.burst.pools[0].allocatable.cpu", "0", "above 0"),
+        ("spec.burst.pools[0].allocatable.cpu", 0, "above 0"),
+        ("spec.burst.pools[0].allocatable.memory", "0Gi", "above 0"),
+        ("spec.burst.pools[0].allocatable.memory", NINES, "at most"),
+        ("spec.burst.pools[0].allocatable.cpu", "2000000", "at most"),
+        ("spec.burst.pools[0].allocatable.pods", 10**9, "less than or equal to 10000"),
+        ("spec.burst.pools[0].nodes.max", 10**29, "less than or equal to 10000"),
+        ("spec.burst.pools[0].nodes.min", 10**29, "less than or equal to 10000"),
+        ("spec.limits.maxCloudNodes", 10**29, "less than or equal to 10000"),
+        ("spec.burst.pools[0].price.perNodeHour", float("inf"), "finite"),
+        ("spec.burst.pools[0].price.perNodeHour", float("nan"), "finite"),
+        ("spec.burst.pools[0].price.perNodeHour", 1e300, "less than or equal to"),
+        ("spec.limits.maxHourlyCost.amount", float("inf"), "finite"),
+        ("spec.shift.maxStep", 10**12, "at most 1000000"),
+        ("spec.priority", 10**40, "less than or equal to 2147483647"),
+    ],
+)
+def test_values_that_would_break_the_engine_are_refused(path: str, value: Any, fragment: str) -> None:
+    found = problems_of(edited(_set(path, value)))
+    assert path in found, found
+    assert fragment in found[path], found[path]
+
+
+def test_schedule_window_duration_must_be_positive_and_bounded() -> None:
+    window = {"name": "w", "cron": "0 8 * * *", "duration": "0s", "minNodes": 1}
+    found = problems_of(edited(_set("spec.triggers.schedules", [window])))
+    assert "above 0s" in found["spec.triggers.schedules[0].duration"]
+
+
+def test_fleet_limits_are_bounded() -> None:
+    doc = {
+        "apiVersion": "burstd.io/v1alpha1",
+        "kind": "FleetLimits",
+        "metadata": {"name": "fleet"},
+        "spec": {"maxCloudNodes": 10**29, "maxHourlyCost": {"amount": float("nan")}},
+    }
+    found = problems_of(doc)
+    assert "less than or equal to 10000" in found["spec.maxCloudNodes"]
+    assert "finite" in found["spec.maxHourlyCost.amount"]
+
+
+def test_bounds_accept_the_largest_sensible_values() -> None:
+    def edit(d: Doc) -> None:
+        _set("spec.triggers.scaleOut.any[0].for", "366d")(d)
+        _set("spec.drain.stabilizationWindow", "1d")(d)
+        _set("spec.burst.pools[0].nodes.max", 10_000)(d)
+        _set("spec.burst.pools[0].allocatable.memory", "1Ei")(d)
+        _set("spec.drain.minBurstDuration", "0s")(d)
+
+    policy = parse_document(edited(edit))
+    assert isinstance(policy, BurstPolicy)
+    assert policy.spec.triggers.scale_out.conditions[0].for_ == 366 * 86400.0
+
+
+def test_a_blank_or_dotted_unknown_key_is_quoted_in_the_path() -> None:
+    assert Problem(("spec", " "), "x").path == "spec[' ']"
+    assert Problem(("spec", "a.b", 0), "x").path == "spec['a.b'][0]"
