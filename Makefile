@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck imports schema schema-check unit testenv integration clean
+.PHONY: demo test lint typecheck imports schema schema-check unit testenv integration chaos clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,14 +40,20 @@ schema-check: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-## testenv: build (once per version) or find kube-apiserver and etcd, and install Prometheus (Debian's
-## package, needs root), for the integration tests
+## testenv: build (once per version) or find kube-apiserver and etcd, and install Prometheus and libfaketime
+## (Debian's packages, need root), for the integration, end-to-end and chaos tests
 testenv:
 	scripts/testenv/ensure.sh
 	scripts/testenv/install-prometheus.sh
+	scripts/testenv/install-faketime.sh
 
 integration: $(STAMP) testenv
 	$(BIN)/pytest tests/integration tests/e2e
+
+## chaos: the chaos suite alone (faults injected by a proxy in front of real API servers, SIGKILL at every
+## write boundary, skewed clocks, hostile input files); prints its figures last (docs/reliability.md)
+chaos: $(STAMP) testenv
+	$(BIN)/pytest tests/chaos --durations=0
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

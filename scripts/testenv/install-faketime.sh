@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Provide libfaketime for the chaos suite (daemons with skewed wall clocks) and print LIBFAKETIME=<path>.
+#
+#   scripts/testenv/install-faketime.sh            # install Debian's faketime package if needed
+#   scripts/testenv/install-faketime.sh --check    # only report: exit 3 if it is not there yet
+#
+# tests/chaos/rig.py preloads the library into a burstd process (FAKETIME="+30s",
+# FAKETIME_DONT_FAKE_MONOTONIC=1): its wall clock runs ahead or behind, its monotonic clock does not.
+set -euo pipefail
+say() { printf '[install-faketime] %s\n' "$*" >&2; }
+die() { printf '[install-faketime] ERROR: %s\n' "$*" >&2; exit 1; }
+
+CHECK=0
+case "${1:-}" in
+  --check) CHECK=1 ;;
+  "") ;;
+  *) die "usage: $0 [--check]" ;;
+esac
+
+MULTIARCH="$(python3 -c 'import sysconfig; print(sysconfig.get_config_var("MULTIARCH") or "")')"
+LIB="/usr/lib/${MULTIARCH}/faketime/libfaketime.so.1"
+report() { say "using $LIB"; echo "LIBFAKETIME=$LIB"; exit 0; }
+
+[[ -e "$LIB" ]] && report
+[[ "$CHECK" == 1 ]] && { say "libfaketime is not installed (run $0, or apt-get install faketime)"; exit 3; }
+
+SUDO=""
+if [[ "$(id -u)" != 0 ]]; then
+  command -v sudo >/dev/null 2>&1 || die "installing faketime needs root (or sudo)"
+  SUDO=sudo
+fi
+say "installing Debian's faketime package"
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends faketime >&2 \
+  || { $SUDO apt-get update -qq >&2 && $SUDO env DEBIAN_FRONTEND=noninteractive \
+         apt-get install -y -qq --no-install-recommends faketime >&2; } \
+  || die "apt-get install faketime failed"
+[[ -e "$LIB" ]] || die "the faketime package did not provide $LIB"
+report

@@ -1,0 +1,131 @@
+"""A policy edited while its burst runs: a pool removed, then the node limit lowered. The removed pool is
+drained and released like the end of a burst (its nodes are not orphaned, its replicas do not jump), the
+excess over the new limit likewise, and at no moment is the cloud assigned more replicas than its Ready
+nodes hold. Two pools (two MachineDeployments of the same cloud cluster) make the first edit possible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import io
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from e2e.capi_sim import CapiSim
+from e2e.fleet import Fleet, machine_deployment, policy_doc
+from e2e.harness import Planes
+from ruamel.yaml import YAML
+
+from burstd.kube.client import MACHINE_DEPLOYMENTS
+
+from . import figures
+from .rig import ChaosDaemon, Rig, chaos_rig, is_action
+from .test_faults import SETTINGS, burst_demand, no_traceback
+
+FIRST_POOL_MAX = 2
+
+
+def dump(doc: dict[str, Any]) -> str:
+    out = io.StringIO()
+    YAML(typ="safe", pure=True).dump(doc, out)
+    return out.getvalue()
+
+
+def two_pool_policy(fleet: Fleet, second: Fleet) -> dict[str, Any]:
+    doc = policy_doc(fleet)
+    first = doc["spec"]["burst"]["pools"][0]
+    first["nodes"]["max"] = FIRST_POOL_MAX
+    other = copy.deepcopy(first)
+    other.update(
+        name=f"{first['name']}-b", ref={"namespace": second.capi_namespace, "name": second.machine_deployment}
+    )
+    other["nodes"]["max"] = fleet.pool_max_nodes
+    doc["spec"]["burst"]["pools"].append(other)
+    return doc
+
+
+async def md_replicas(rig: Rig, name: str) -> tuple[int, int]:
+    md = await rig.h.management_kube.get(MACHINE_DEPLOYMENTS, name, rig.fleet.capi_namespace)
+    return int(md["spec"].get("replicas") or 0), int((md.get("status") or {}).get("readyReplicas") or 0)
+
+
+def edit(d: ChaosDaemon, doc: dict[str, Any]) -> None:
+    (d.workdir / "policy.yaml").write_text(dump(doc))
+
+
+def test_pool_removed_and_limit_lowered_mid_burst(planes: Planes, tmp_path: Path) -> None:
+    fleet = Fleet.unique()
+    second = replace(fleet, machine_deployment=f"{fleet.machine_deployment}-b")
+
+    async def main() -> None:
+        async with chaos_rig(planes, fleet, tmp_path) as rig:
+            await rig.h.management_kube.create(
+                MACHINE_DEPLOYMENTS, machine_deployment(second), second.capi_namespace
+            )
+            sim = CapiSim(rig.h.management_kube, second, ready_delay=1.0)
+            second_sim = asyncio.create_task(sim.run(0.2), name="capi-sim-b")
+            try:
+                doc = two_pool_policy(fleet, second)
+                d = (await rig.daemon("burstd-a", dump(doc), settings=SETTINGS)).start()
+                await rig.until("Idle", lambda: rig.phase() == "Idle")
+                # three nodes' worth of cloud replicas: the first pool's two and one of the second's
+                await rig.h.karmada.set_demand(burst_demand(fleet))
+                await rig.until("phase Bursting", lambda: rig.phase() == "Bursting", 90)
+                first_nodes, _ = await md_replicas(rig, fleet.machine_deployment)
+                assert first_nodes == FIRST_POOL_MAX
+
+                # 1. the first pool is removed from the policy mid-burst
+                edited = time.monotonic()
+                without = copy.deepcopy(doc)
+                del without["spec"]["burst"]["pools"][0]
+                edit(d, without)
+
+                async def first_pool_released() -> bool:
+                    return await md_replicas(rig, fleet.machine_deployment) == (0, 0)
+
+                await rig.until("the removed pool's nodes are released", first_pool_released, 120)
+                assert await rig.h.capi.machines() == []
+                await rig.until("phase Bursting on the second pool", lambda: rig.phase() == "Bursting", 60)
+                marked = [
+                    s
+                    for s in rig.journal.seen
+                    if s.landed and s.resource == "machines" and s.started > edited
+                ]
+                assert len(marked) >= FIRST_POOL_MAX  # removed emptiest first, by name, not left to chance
+
+                # 2. the node limit is lowered below what the burst holds
+                limited = copy.deepcopy(without)
+                limited["spec"]["limits"]["maxCloudNodes"] = 1
+
+                async def at_limit() -> bool:
+                    return (await md_replicas(rig, second.machine_deployment))[0] == 1
+
+                edit(d, limited)
+                await rig.until("the second pool drained to the new limit", at_limit, 120)
+
+                # 3. demand back at base: everything released
+                await rig.h.karmada.set_demand(fleet.initial_replicas)
+
+                async def all_released() -> bool:
+                    return rig.phase() == "Idle" and await md_replicas(rig, second.machine_deployment) == (
+                        0,
+                        0,
+                    )
+
+                await rig.until("back at base with no cloud node", all_released, 120)
+                left = len(await rig.h.capi.machines()) + len(await sim.machines())
+                figures.add(policy_edits=2, nodes_leaked=left)
+                assert left == 0
+                assert rig.watch.violations == [], rig.watch.violations[:5]
+                assert any(is_action(s) for s in rig.journal.seen if s.started > edited)
+                no_traceback(d)
+            finally:
+                second_sim.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await second_sim
+
+    asyncio.run(main())
