@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
 
 from burstd.policy.claims import Conflict, claims_of, overlaps, repeated
 from burstd.policy.spec import BurstPolicy, FleetLimits, Loc, PolicyInvalid, Problem, parse_document
+from burstd.policy.yamlvalues import TooLarge, os_reason
+from burstd.policy.yamlvalues import plain as to_plain
 
 __all__ = [
     "Diagnostic",
@@ -189,7 +191,7 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[tuple[st
                 entries = sorted(p for p in path.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file())
             except OSError as exc:
                 problems.append(
-                    Diagnostic(display, 1, 1, FILE_PATH, f"cannot list directory: {_os_reason(exc)}")
+                    Diagnostic(display, 1, 1, FILE_PATH, f"cannot list directory: {os_reason(exc)}")
                 )
                 continue
             if not entries:
@@ -251,42 +253,6 @@ def _lc(node: CommentedMap | CommentedSeq, what: str, part: Any) -> tuple[int, i
     return int(line), int(col)
 
 
-class _TooLarge(Exception):
-    pass
-
-
-def _plain(value: Any, budget: list[int]) -> Any:
-    """ruamel's round-trip values (CommentedMap, ScalarFloat, ...) as plain dicts, lists and scalars."""
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise _TooLarge
-    if isinstance(value, dict):
-        return {_plain(k, budget): _plain(v, budget) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v, budget) for v in value]
-    if isinstance(value, TaggedScalar):
-        return str(value.value)
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    return value
-
-
-def _os_reason(exc: OSError) -> str:
-    if isinstance(exc, FileNotFoundError):
-        return "no such file or directory"
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    if isinstance(exc, IsADirectoryError):
-        return "is a directory"
-    return exc.strerror or type(exc).__name__
-
-
 _DUPLICATE = re.compile(r'found duplicate key "(?P<key>.*?)" with value')
 
 
@@ -341,7 +307,7 @@ class _Loader:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            self._problem(display, 1, 1, FILE_PATH, f"cannot read file: {_os_reason(exc)}")
+            self._problem(display, 1, 1, FILE_PATH, f"cannot read file: {os_reason(exc)}")
             return
         try:
             text = data.decode("utf-8-sig")
@@ -416,8 +382,8 @@ class _Loader:
             return line + 1, col + 1
 
         try:
-            plain = _plain(document, [_MAX_VALUES])
-        except _TooLarge:
+            plain = to_plain(document, max_values=_MAX_VALUES)
+        except TooLarge:
             self._problem(
                 file,
                 source.line,

@@ -16,6 +16,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from burstd.policy.yamlvalues import os_reason
 from burstd.runtime.settings import ApiServer, Origins, Settings
 
 __all__ = ["Preflight", "check"]
@@ -52,15 +53,7 @@ def _read(path: Path) -> bytes:
 
 
 def _reason(exc: Exception) -> str:
-    if isinstance(exc, FileNotFoundError):
-        return "no such file"
-    if isinstance(exc, IsADirectoryError):
-        return "is a directory"
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    if isinstance(exc, OSError):
-        return exc.strerror or type(exc).__name__
-    return str(exc)
+    return os_reason(exc) if isinstance(exc, OSError) else str(exc)
 
 
 def _prometheus(settings: Settings, origins: Origins, out: Preflight) -> None:

@@ -19,10 +19,11 @@ from typing import Any
 
 from pydantic.alias_generators import to_camel, to_snake
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import TaggedScalar
 from ruamel.yaml.error import ReusedAnchorWarning, YAMLError
 
 from burstd.policy.loader import locate
+from burstd.policy.yamlvalues import TooDeep, TooLarge
+from burstd.policy.yamlvalues import plain as to_plain
 
 __all__ = ["ENV_PREFIX", "MAX_DEPTH", "MAX_FILE_BYTES", "MAX_VALUES", "Origins", "SettingsError", "read_file"]
 
@@ -39,14 +40,6 @@ _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 class SettingsError(Exception):
     """The settings cannot be used; the message names the source and every bad field."""
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class _TooDeep(Exception):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,39 +140,15 @@ def read_file(path: Path) -> tuple[dict[str, Any], Any]:
         kind = "list" if isinstance(root, list) else "text" if isinstance(root, str) else type(root).__name__
         raise SettingsError(f"{path}:1:1: expected a mapping of settings, got {kind}")
     try:
-        plain = _plain(root, [MAX_VALUES], 0)
-    except _TooLarge:
+        plain = to_plain(root, max_values=MAX_VALUES, max_depth=MAX_DEPTH, str_keys=True)
+    except TooLarge:
         raise SettingsError(
             f"{path}:1:1: the settings hold more than {MAX_VALUES} values (are YAML aliases expanding?)"
         ) from None
-    except _TooDeep:
+    except TooDeep:
         raise SettingsError(_too_deep(path)) from None
     return plain, root
 
 
 def _too_deep(path: Path) -> str:
     return f"{path}:1:1: the settings are nested too deeply (more than {MAX_DEPTH} levels)"
-
-
-def _plain(value: Any, budget: list[int], depth: int) -> Any:
-    """ruamel's round-trip values as plain dicts, lists and scalars, within the budget and depth."""
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise _TooLarge
-    if depth > MAX_DEPTH:
-        raise _TooDeep
-    if isinstance(value, dict):
-        return {(k if isinstance(k, str) else str(k)): _plain(v, budget, depth + 1) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v, budget, depth + 1) for v in value]
-    if isinstance(value, TaggedScalar):
-        return str(value.value)
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    return value
