@@ -14,6 +14,7 @@ from typing import TextIO
 
 from burstd.model.quantities import parse_duration
 from burstd.sim.files import InputError, bundled_traces, load_fleet, load_policy, load_trace
+from burstd.sim.fleet import MAX_PEAK_REPLICAS
 from burstd.sim.runner import Decider, EngineFailed
 from burstd.sim.scenario import ScenarioError, build_scenario
 from burstd.sim.trace import parse_base_replicas
@@ -23,7 +24,6 @@ EXIT_ENGINE = 70
 
 
 #: the largest ``--peak-replicas``
-MAX_PEAK_REPLICAS = 1_000_000
 
 
 def _positive_int(text: str) -> int:

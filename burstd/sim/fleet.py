@@ -18,13 +18,15 @@ from pydantic import (
 )
 
 from burstd.policy.spec import ObjectMeta, PolicyInvalid, Problem, StrictModel
-from burstd.policy.units import CpuQuantity, Duration, MemoryQuantity
+from burstd.policy.units import MAX_PRICE, CpuQuantity, Duration, MemoryQuantity
 from burstd.sim.trace import parse_base_replicas
 
 KIND = "SimulatedFleet"
 API_VERSION = "burstd.io/v1alpha1"
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+#: the largest simulated demand (as ``burstd simulate --peak-replicas``): keeps the run's memory bounded
+MAX_PEAK_REPLICAS = 1_000_000
 
 
 def _base_replicas(value: Any) -> int | str:
@@ -83,7 +85,7 @@ class PoolSim(StrictModel):
     #: chance that a launched node never becomes Ready (billed until it fails at the provision delay)
     launch_failure_probability: Probability | None = None
     #: price override, for pools priced by the provider's live quote (``price.source: provider``)
-    price_per_node_hour: Annotated[float, Field(ge=0)] | None = None
+    price_per_node_hour: Annotated[float, Field(ge=0, le=MAX_PRICE, allow_inf_nan=False)] | None = None
 
 
 class FleetSpec(StrictModel):
@@ -91,7 +93,7 @@ class FleetSpec(StrictModel):
         default_factory=lambda: datetime.fromisoformat("2026-01-05T00:00:00+00:00")
     )
     request: ReplicaRequest
-    peak_replicas: Annotated[int, Field(ge=1)]
+    peak_replicas: Annotated[int, Field(ge=1, le=MAX_PEAK_REPLICAS)]
     base: BaseSim
     #: how often Karmada refreshes cluster status (``--cluster-status-update-frequency``); 0s: no lag
     status_refresh: Duration = 10.0

@@ -82,6 +82,14 @@ def test_a_fleet_file(tmp_path: Path) -> None:
             ":12:19: spec.pools.cloud-a.stockOuts[0]: 'to' must be after 'from'",
         ),
         (("kind: SimulatedFleet", "kind: Fleet"), ":2:7: kind: expected 'SimulatedFleet', got 'Fleet'"),
+        (
+            ("peakReplicas: 400", "peakReplicas: 100000000000"),
+            ":6:17: spec.peakReplicas: Input should be less than or equal to 1000000",
+        ),
+        (
+            ("provisionDelay: 2m", "pricePerNodeHour: .inf"),
+            ":11:25: spec.pools.cloud-a.pricePerNodeHour: Input should be a finite number",
+        ),
     ],
 )
 def test_fleet_errors_point_at_the_line(tmp_path: Path, edit: tuple[str, str], expected: str) -> None:
