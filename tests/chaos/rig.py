@@ -109,9 +109,9 @@ class Violation:
 
 @dataclass
 class CapacityWatch:
-    """Reads the ResourceBinding, then the MachineDeployments (all of the cloud cluster's), every
-    ``interval`` and records every moment the cloud cluster was assigned more replicas than its Ready nodes
-    hold."""
+    """Reads the ResourceBindings (every workload's), then the MachineDeployments (all of the cloud
+    cluster's), every ``interval`` and records every moment the cloud cluster was assigned more replicas than
+    its Ready nodes hold."""
 
     h: Harness
     interval: float = 0.1
@@ -122,10 +122,11 @@ class CapacityWatch:
     async def run(self) -> None:
         fleet = self.h.fleet
         while True:
-            rb = await self.h.karmada_kube.get(RESOURCE_BINDINGS, fleet.binding, fleet.namespace)
+            rbs = (await self.h.karmada_kube.list(RESOURCE_BINDINGS, fleet.namespace)).items
             mds = (await self.h.management_kube.list(MACHINE_DEPLOYMENTS, fleet.capi_namespace)).items
             cloud = sum(
                 int(c.get("replicas") or 0)
+                for rb in rbs
                 for c in rb["spec"].get("clusters") or []
                 if c.get("name") == fleet.cloud_cluster
             )

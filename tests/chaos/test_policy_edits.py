@@ -1,4 +1,4 @@
-"""A policy edited while its burst runs: a pool removed, then the node limit lowered. The removed pool is
+"""A policy edited while its burst runs: a pool removed, then the node limit lowered; a workload removed. The removed pool is
 drained and released like the end of a burst (its nodes are not orphaned, its replicas do not jump), the
 excess over the new limit likewise, and at no moment is the cloud assigned more replicas than its Ready
 nodes hold. Two pools (two MachineDeployments of the same cloud cluster) make the first edit possible.
@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from e2e.capi_sim import CapiSim
-from e2e.fleet import Fleet, machine_deployment, policy_doc
+from e2e.fleet import Fleet, create_workload, machine_deployment, policy_doc
 from e2e.harness import Planes
 from ruamel.yaml import YAML
 
-from burstd.kube.client import MACHINE_DEPLOYMENTS
+from burstd.kube.client import MACHINE_DEPLOYMENTS, RESOURCE_BINDINGS
 
 from . import figures
 from .rig import ChaosDaemon, Rig, chaos_rig, is_action
@@ -127,5 +127,71 @@ def test_pool_removed_and_limit_lowered_mid_burst(planes: Planes, tmp_path: Path
                 second_sim.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await second_sim
+
+    asyncio.run(main())
+
+
+def test_workload_removed_mid_burst_moves_back_in_steps(planes: Planes, tmp_path: Path) -> None:
+    """Two workloads burst together; one is removed from the policy mid-burst. Its cloud replicas move back
+    to the base by ``drain.maxStep`` per ``drain.interval`` (not in one jump, and not left on the cloud
+    with nobody managing them) before burstd stops writing its weights; the other keeps bursting."""
+    fleet = Fleet.unique()
+    other = replace(fleet, workload="api")
+
+    async def main() -> None:
+        async with chaos_rig(planes, fleet, tmp_path) as rig:
+            await create_workload(rig.h.karmada_kube, other)
+            rig.h.karmada.add_workload(other)
+            await rig.h.karmada.set_demand(fleet.initial_replicas, other.workload)
+            doc = policy_doc(fleet)
+            ref = {"namespace": other.namespace, "name": other.workload}
+            doc["spec"]["workloads"].append({"propagationPolicy": ref, "federatedHPA": ref})
+            d = (await rig.daemon("burstd-a", dump(doc), settings=SETTINGS)).start()
+            await rig.until("Idle", lambda: rig.phase() == "Idle")
+            await rig.h.karmada.set_demand(burst_demand(fleet))
+            await rig.h.karmada.set_demand(burst_demand(fleet), other.workload)
+
+            async def cloud_replicas(workload: Fleet) -> int:
+                rb = await rig.h.karmada_kube.get(RESOURCE_BINDINGS, workload.binding, workload.namespace)
+                clusters = rb["spec"].get("clusters") or []
+                return sum(int(c.get("replicas") or 0) for c in clusters if c["name"] == fleet.cloud_cluster)
+
+            async def both_on_the_cloud() -> bool:
+                return (
+                    rig.phase() == "Bursting"
+                    and min(await cloud_replicas(fleet), await cloud_replicas(other)) > 0
+                )
+
+            await rig.until("both workloads burst", both_on_the_cloud, 120)
+            seen = [await cloud_replicas(other)]
+
+            async def other_back_on_base() -> bool:
+                now = await cloud_replicas(other)
+                if now != seen[-1]:
+                    seen.append(now)
+                return now == 0
+
+            edited = time.monotonic()
+            without = copy.deepcopy(doc)
+            del without["spec"]["workloads"][1]
+            edit(d, without)
+            await rig.until("the removed workload's replicas are back on the base", other_back_on_base, 120)
+            writes = [
+                s for s in rig.journal.seen
+                if s.landed and s.resource == "propagationpolicies" and f"/{other.workload}" in s.path
+                and s.started > edited
+            ]  # fmt: skip
+            assert len(writes) >= 2, (seen, len(writes))  # in steps, not one jump
+            assert len(seen) >= 3, seen  # an intermediate split was scheduled on the way back
+            assert await cloud_replicas(fleet) > 0  # the workload still managed keeps bursting
+
+            await rig.h.karmada.set_demand(fleet.initial_replicas)
+            await rig.h.karmada.set_demand(fleet.initial_replicas, other.workload)
+            await rig.until("back at base with no cloud node", rig.back_at_base, 120)
+            left = len(await rig.h.capi.machines())
+            figures.add(policy_edits=1, nodes_leaked=left)
+            assert left == 0
+            assert rig.watch.violations == [], rig.watch.violations[:5]
+            no_traceback(d)
 
     asyncio.run(main())

@@ -285,6 +285,13 @@ async def create_karmada_side(kube: KubeClient, plane: ControlPlane, fleet: Flee
     await kube.create(
         KARMADA_CLUSTERS, karmada_cluster(fleet.cloud_cluster, provider="tencentcloud", region="ap-guangzhou")
     )
+    await create_workload(kube, fleet)
+
+
+async def create_workload(kube: KubeClient, fleet: Fleet) -> None:
+    """On the Karmada API server: ``fleet.workload``'s PropagationPolicy (with burstd's idle weights), its
+    ResourceBinding and its FederatedHPA, in an existing namespace with existing Clusters (a second
+    workload of a fleet: ``dataclasses.replace(fleet, workload="api")``)."""
     permanent_id = str(uuid.uuid4())
     await kube.apply(
         PROPAGATION_POLICIES,

@@ -152,18 +152,25 @@ class KarmadaSim:
         self.fleet = fleet
         self.base_nodes = fleet.base_nodes
         """Ready nodes of the base cluster (change it to simulate a base losing nodes)."""
+        self.workloads: dict[str, Fleet] = {fleet.workload: fleet}
+        """Every workload simulated, by name: the fleet's own, and those added with ``add_workload``
+        (the same fleet with another ``workload``); they share the clusters and their capacity."""
         self.schedules: list[Scheduled] = []
-        """Every new ``spec.clusters`` written, in order."""
+        """Every new ``spec.clusters`` of the fleet's own workload written, in order."""
         self.demand: int | None = None
         self._cluster_status: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ FederatedHPA controller
 
-    async def set_demand(self, replicas: int) -> int:
+    def add_workload(self, workload: Fleet) -> None:
+        """Simulate another workload too (its objects made with ``fleet.create_workload``)."""
+        self.workloads[workload.workload] = workload
+
+    async def set_demand(self, replicas: int, workload: str | None = None) -> int:
         """The FederatedHPA wants ``replicas``: clamp to [min, max], write its status (desired = current,
         as after a rescale) and the binding's ``spec.replicas`` (as the detector does after the template
-        was rescaled). Returns the desired replicas."""
-        fleet = self.fleet
+        was rescaled). Returns the desired replicas. ``workload``: another simulated workload's name."""
+        fleet = self.workloads[workload or self.fleet.workload]
         desired = max(fleet.fhpa_min, min(fleet.fhpa_max, replicas))
         fhpa = await self.kube.get(FEDERATED_HPAS, fleet.workload, fleet.namespace)
         old = fhpa.get("status") or {}
@@ -202,7 +209,8 @@ class KarmadaSim:
         await self.kube.merge_patch(
             RESOURCE_BINDINGS, fleet.binding, {"spec": {"replicas": desired}}, fleet.namespace
         )
-        self.demand = replicas
+        if fleet is self.fleet:
+            self.demand = replicas
         return desired
 
     # ------------------------------------------------------------------ capacity
@@ -228,7 +236,23 @@ class KarmadaSim:
     # ------------------------------------------------------------------ one pass of every controller
 
     async def step(self) -> None:
-        fleet = self.fleet
+        nodes = await self.nodes()
+        room = {c: ready_nodes * self.fleet.replicas_per_node for c, (_, ready_nodes) in nodes.items()}
+        assigned: dict[str, int] = {}
+        running: dict[str, int] = {}
+        for fleet in self.workloads.values():
+            assignment, ready = await self._schedule(fleet, room)
+            for c, n in assignment.items():
+                assigned[c] = assigned.get(c, 0) + n
+                running[c] = running.get(c, 0) + ready[c]
+        for cluster, (total, ready_nodes) in nodes.items():
+            await self._write_cluster_status(
+                cluster, total, ready_nodes, assigned.get(cluster, 0), running.get(cluster, 0)
+            )
+
+    async def _schedule(self, fleet: Fleet, room: dict[str, int]) -> tuple[dict[str, int], dict[str, int]]:
+        """Detector, scheduler and member clusters for one workload: returns its assignment per cluster and
+        how many of those replicas run (Ready), taking them from ``room`` (Ready capacity left)."""
         pp = await self.kube.get(PROPAGATION_POLICIES, fleet.workload, fleet.namespace)
         rb = await self.kube.get(RESOURCE_BINDINGS, fleet.binding, fleet.namespace)
         # detector: the binding follows the policy's placement
@@ -257,17 +281,17 @@ class KarmadaSim:
                 "spec": {"clusters": clusters},
             }
             rb = await self.kube.merge_patch(RESOURCE_BINDINGS, fleet.binding, patch, fleet.namespace)
-            self.schedules.append(Scheduled(time.monotonic(), replicas, dict(assignment)))
-        # member clusters: what runs where
-        nodes = await self.nodes()
-        ready = {c: min(n, nodes.get(c, (0, 0))[1] * fleet.replicas_per_node) for c, n in assignment.items()}
+            if fleet is self.fleet:
+                self.schedules.append(Scheduled(time.monotonic(), replicas, dict(assignment)))
+        # member clusters: what runs where (the Ready capacity is shared by every workload)
+        ready: dict[str, int] = {}
+        for c, n in assignment.items():
+            ready[c] = min(n, room.get(c, 0))
+            room[c] = room.get(c, 0) - ready[c]
         await self._write_binding_status(
-            rb, assignment, ready, scheduled=bool(candidates), rescheduled=rescheduled
+            fleet, rb, assignment, ready, scheduled=bool(candidates), rescheduled=rescheduled
         )
-        for cluster, (total, ready_nodes) in nodes.items():
-            await self._write_cluster_status(
-                cluster, total, ready_nodes, assignment.get(cluster, 0), ready.get(cluster, 0)
-            )
+        return assignment, ready
 
     async def run(self, interval: float = 0.2) -> None:
         """``step()`` every ``interval`` seconds until cancelled."""
@@ -288,6 +312,7 @@ class KarmadaSim:
 
     async def _write_binding_status(
         self,
+        fleet: Fleet,
         rb: dict[str, Any],
         assignment: Mapping[str, int],
         ready: Mapping[str, int],
@@ -327,7 +352,7 @@ class KarmadaSim:
         status["lastScheduledTime"] = now if rescheduled or not last else last
         if any(old.get(k) != v for k, v in status.items()):
             await self.kube.patch_status(
-                RESOURCE_BINDINGS, self.fleet.binding, {"status": status}, self.fleet.namespace
+                RESOURCE_BINDINGS, fleet.binding, {"status": status}, fleet.namespace
             )
 
     async def _write_cluster_status(
