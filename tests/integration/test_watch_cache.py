@@ -266,11 +266,12 @@ def test_a_real_410_storm_is_backed_off(control_plane: ControlPlane) -> None:
         cache = WatchCache(stale, KARMADA_CLUSTERS, parse_cluster, clock=clock, watch_timeout=30)  # type: ignore[arg-type]
         started = asyncio.get_running_loop().time()
         cache.start()
-        await eventually(lambda: stale.lists >= 5, "five LISTs", 30)
+        await eventually(lambda: cache.relists >= 5, "five LISTs", 30)
         elapsed = asyncio.get_running_loop().time() - started
         await cache.stop()
         assert elapsed >= 3.75, f"5 LISTs in {elapsed:.2f} s"
-        assert cache.relists == stale.lists
+        # every LIST sent was counted, but for one that may have been in flight when the cache stopped
+        assert cache.relists <= stale.lists <= cache.relists + 1
         assert cache.errors == 0  # 410s are no errors, but they are backed off from
 
     run(control_plane, body)
