@@ -534,7 +534,8 @@ def mid_burst(cloud: int, *, second_nodes: int = 2, at: float = T0) -> Snapshot:
     return replace(snap, scalables={**snap.scalables, md.key: md}, machines=machines)
 
 
-def test_a_pool_removed_on_reload_mid_burst_is_drained_in_steps_and_released(tmp_path: Path) -> None:
+def two_pool_daemon(tmp_path: Path) -> tuple[Daemon, Path, FakeActuator, FakeStore]:
+    """A daemon running the two-pool policy from a policy directory it re-reads (for reload tests)."""
     files = tmp_path / "policies"
     files.mkdir()
     (files / "web.yaml").write_text(json.dumps(two_pools()))
@@ -544,6 +545,11 @@ def test_a_pool_removed_on_reload_mid_burst_is_drained_in_steps_and_released(tmp
     actuator, store = FakeActuator(), FakeStore()
     install(d, (actuator, store), (FakeActuator(), FakeStore()))
     d.policy_digest = digest_of([files])
+    return d, files, actuator, store
+
+
+def test_a_pool_removed_on_reload_mid_burst_is_drained_in_steps_and_released(tmp_path: Path) -> None:
+    d, files, actuator, store = two_pool_daemon(tmp_path)
     store.stored[WEB] = Stored(
         BurstState(
             phase=Phase.BURSTING,
@@ -608,15 +614,7 @@ def test_a_restart_mid_retirement_watches_and_finishes_the_removed_pool(tmp_path
 
 
 def test_a_removed_pool_whose_machinedeployment_is_gone_is_let_go_at_once(tmp_path: Path) -> None:
-    files = tmp_path / "policies"
-    files.mkdir()
-    (files / "web.yaml").write_text(json.dumps(two_pools()))
-    d = Daemon(
-        load_settings(None, policies=[files]), [load_text(json.dumps(two_pools()), "web.yaml").policies[0][1]]
-    )
-    actuator, store = FakeActuator(), FakeStore()
-    install(d, (actuator, store), (FakeActuator(), FakeStore()))
-    d.policy_digest = digest_of([files])
+    d, files, _, store = two_pool_daemon(tmp_path)
     store.stored[WEB] = Stored(BurstState(phase=Phase.BURSTING, pool_targets={POOL: 2, SECOND: 2}), "41")
     asyncio.run(load_all(d, store))
     snap = mid_burst(32)
