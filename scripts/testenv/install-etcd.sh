@@ -38,14 +38,8 @@ MODULE="go.etcd.io/etcd/server/v3"
 if [[ "$SOURCE" == debian ]]; then
   if ! command -v etcd >/dev/null 2>&1; then
     [[ "$CHECK" == 1 ]] && { say "etcd is not installed (apt-get install etcd-server)"; exit 3; }
-    SUDO=""
-    if [[ "$(id -u)" != 0 ]]; then
-      command -v sudo >/dev/null 2>&1 || die "installing etcd-server needs root (or sudo)"
-      SUDO=sudo
-    fi
     say "installing Debian's etcd-server"
-    $SUDO apt-get install -y -qq etcd-server >&2 \
-      || die "apt-get install etcd-server failed (run apt-get update first?)"
+    apt_install etcd-server
   fi
   ETCD="$(command -v etcd)"
   say "using $ETCD ($("$ETCD" --version | head -n1))"

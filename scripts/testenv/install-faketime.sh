@@ -10,6 +10,10 @@ set -euo pipefail
 say() { printf '[install-faketime] %s\n' "$*" >&2; }
 die() { printf '[install-faketime] ERROR: %s\n' "$*" >&2; exit 1; }
 
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/testenv/lib.sh
+. "$HERE/lib.sh"
+
 CHECK=0
 case "${1:-}" in
   --check) CHECK=1 ;;
@@ -24,15 +28,7 @@ report() { say "using $LIB"; echo "LIBFAKETIME=$LIB"; exit 0; }
 [[ -e "$LIB" ]] && report
 [[ "$CHECK" == 1 ]] && { say "libfaketime is not installed (run $0, or apt-get install faketime)"; exit 3; }
 
-SUDO=""
-if [[ "$(id -u)" != 0 ]]; then
-  command -v sudo >/dev/null 2>&1 || die "installing faketime needs root (or sudo)"
-  SUDO=sudo
-fi
 say "installing Debian's faketime package"
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends faketime >&2 \
-  || { $SUDO apt-get update -qq >&2 && $SUDO env DEBIAN_FRONTEND=noninteractive \
-         apt-get install -y -qq --no-install-recommends faketime >&2; } \
-  || die "apt-get install faketime failed"
+apt_install faketime
 [[ -e "$LIB" ]] || die "the faketime package did not provide $LIB"
 report

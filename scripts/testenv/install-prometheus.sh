@@ -14,6 +14,10 @@ set -euo pipefail
 say() { printf '[install-prometheus] %s\n' "$*" >&2; }
 die() { printf '[install-prometheus] ERROR: %s\n' "$*" >&2; exit 1; }
 
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/testenv/lib.sh
+. "$HERE/lib.sh"
+
 CHECK=0
 case "${1:-}" in
   --check) CHECK=1 ;;
@@ -36,15 +40,9 @@ BIN=/usr/bin/prometheus
 [[ -x "$BIN" ]] && report "$BIN"
 [[ "$CHECK" == 1 ]] && { say "prometheus is not installed (run $0, or apt-get install prometheus)"; exit 3; }
 
-SUDO=""
-if [[ "$(id -u)" != 0 ]]; then
-  command -v sudo >/dev/null 2>&1 || die "installing prometheus needs root (or sudo)"
-  SUDO=sudo
-fi
 say "installing Debian's prometheus package"
 # The package's postinst may try to start prometheus.service; without systemd that step is skipped or
 # fails harmlessly. The binary is all the tests use.
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >&2 \
-  || die "apt-get install prometheus failed (run apt-get update first?)"
+apt_install prometheus
 [[ -x "$BIN" ]] || die "the prometheus package did not provide $BIN"
 report "$BIN"

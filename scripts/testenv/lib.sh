@@ -86,3 +86,17 @@ reuse_or_lock() {
     exit 0
   fi
 }
+
+# apt_install PACKAGE...: install Debian packages (as root, or through sudo), refreshing the package
+# lists first when the install fails on a machine whose lists are missing or old. Dies on failure.
+apt_install() {
+  local sudo=""
+  if [[ "$(id -u)" != 0 ]]; then
+    command -v sudo >/dev/null 2>&1 || die "installing $* needs root (or sudo)"
+    sudo=sudo
+  fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2 \
+    || { $sudo apt-get update -qq >&2 \
+         && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2; } \
+    || die "apt-get install $* failed"
+}
