@@ -25,7 +25,7 @@ from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
 
 from burstd.policy.claims import Conflict, claims_of, overlaps, repeated
 from burstd.policy.spec import BurstPolicy, FleetLimits, Loc, PolicyInvalid, Problem, parse_document
-from burstd.policy.yamlvalues import TooLarge, os_reason
+from burstd.policy.yamlvalues import NotUtf8, TooLarge, decode_utf8, os_reason
 from burstd.policy.yamlvalues import plain as to_plain
 
 __all__ = [
@@ -310,17 +310,9 @@ class _Loader:
             self._problem(display, 1, 1, FILE_PATH, f"cannot read file: {os_reason(exc)}")
             return
         try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-            self._problem(
-                display,
-                line,
-                col,
-                FILE_PATH,
-                f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
-            )
+            text = decode_utf8(data)
+        except NotUtf8 as bad:
+            self._problem(display, bad.line, bad.col, FILE_PATH, bad.message)
             return
         self._add_documents(display, text)
 

@@ -1,6 +1,7 @@
-"""What the policy loader and the settings reader share: ruamel.yaml's round-trip values turned into plain
-dicts, lists and scalars within a budget (YAML aliases can expand a small file into billions of values) and
-a depth, and a short reason for an ``OSError`` that names no path (the caller names the place)."""
+"""What the readers of the policy, settings and simulator files share: their bytes decoded as UTF-8 with the
+line and column of the first bad byte; ruamel.yaml's round-trip values turned into plain dicts, lists and
+scalars within a budget (YAML aliases can expand a small file into billions of values) and a depth; and a
+short reason for an ``OSError`` that names no path (the caller names the place)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from ruamel.yaml.comments import TaggedScalar
 
-__all__ = ["TooDeep", "TooLarge", "os_reason", "plain"]
+__all__ = ["NotUtf8", "TooDeep", "TooLarge", "decode_utf8", "os_reason", "plain"]
 
 
 class TooLarge(Exception):
@@ -58,3 +59,22 @@ def os_reason(exc: OSError) -> str:
     if isinstance(exc, IsADirectoryError):
         return "is a directory"
     return exc.strerror or type(exc).__name__
+
+
+class NotUtf8(ValueError):
+    """The bytes are not UTF-8: ``line``/``col`` (1-based) of the first bad byte, and why."""
+
+    def __init__(self, line: int, col: int, message: str) -> None:
+        super().__init__(message)
+        self.line, self.col, self.message = line, col, message
+
+
+def decode_utf8(data: bytes) -> str:
+    """``data`` as text (a leading BOM dropped). Raises ``NotUtf8`` at the first bad byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        bad = f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
+        raise NotUtf8(line, col, bad) from None

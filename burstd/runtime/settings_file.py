@@ -22,7 +22,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import ReusedAnchorWarning, YAMLError
 
 from burstd.policy.loader import locate
-from burstd.policy.yamlvalues import TooDeep, TooLarge
+from burstd.policy.yamlvalues import NotUtf8, TooDeep, TooLarge, decode_utf8
 from burstd.policy.yamlvalues import plain as to_plain
 
 __all__ = ["ENV_PREFIX", "MAX_DEPTH", "MAX_FILE_BYTES", "MAX_VALUES", "Origins", "SettingsError", "read_file"]
@@ -111,13 +111,9 @@ def read_file(path: Path) -> tuple[dict[str, Any], Any]:
     if len(data) > MAX_FILE_BYTES:
         raise SettingsError(f"{path}:1:1: the file is larger than {MAX_FILE_BYTES // 2**20} MiB")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise SettingsError(
-            f"{path}:{line}:{col}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
-        ) from None
+        text = decode_utf8(data)
+    except NotUtf8 as bad:
+        raise SettingsError(f"{path}:{bad.line}:{bad.col}: {bad.message}") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ReusedAnchorWarning)

@@ -18,6 +18,7 @@ from burstd.policy.loader import PolicyFileError, load_text
 from burstd.policy.loader import load_policy as load_policy_file
 from burstd.policy.loader import locate as locate_0
 from burstd.policy.spec import BurstPolicy, PolicyInvalid
+from burstd.policy.yamlvalues import NotUtf8, decode_utf8
 from burstd.sim.fleet import SimulatedFleet, parse_fleet
 from burstd.sim.trace import FillGaps, Trace, TraceError, parse_trace
 
@@ -60,13 +61,9 @@ def _read(path: str | None, bundled: str) -> tuple[str, str]:
     if len(data) > MAX_FILE_BYTES:
         raise InputError(f"{path}: the file is larger than {MAX_FILE_BYTES // 2**20} MiB")
     try:
-        return path, data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise InputError(
-            f"{path}:{line}:{col}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
-        ) from None
+        return path, decode_utf8(data)
+    except NotUtf8 as bad:
+        raise InputError(f"{path}:{bad.line}:{bad.col}: {bad.message}") from None
 
 
 def load_trace(arg: str | None, fill_gaps: FillGaps = "error") -> Trace:
