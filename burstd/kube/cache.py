@@ -37,7 +37,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
-from .client import EventType, KubeClient, Resource, WatchEvent
+from .client import SILENCE_MARGIN, EventType, KubeClient, Resource, WatchEvent
 from .errors import Gone, KubeError, classify
 
 T = TypeVar("T")
@@ -46,9 +46,6 @@ log = logging.getLogger("burstd.kube.cache")
 
 _MALFORMED = (ValueError, KeyError, TypeError)
 
-#: How much longer than its ``timeoutSeconds`` a watch may stay silent (no byte at all) before it is
-#: abandoned: the server ends a healthy watch at ``timeoutSeconds`` (after a BOOKMARK ~2 s before).
-SILENCE_MARGIN = 10.0
 #: A watch open for less than this that ends with nothing in it is a failure (as client-go's reflector
 #: treats a "very short watch"), and a watch must be open this long to reset the backoff.
 MIN_WATCH = 1.0

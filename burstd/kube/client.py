@@ -77,6 +77,9 @@ __all__ = [
 ]
 
 MERGE_PATCH = "application/merge-patch+json"
+#: How much longer than its ``timeoutSeconds`` a watch may stay silent (no byte at all) before it is
+#: abandoned: the server ends a healthy watch at ``timeoutSeconds`` (after a BOOKMARK ~2 s before).
+SILENCE_MARGIN = 10.0
 APPLY_PATCH = "application/apply-patch+yaml"
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -420,7 +423,7 @@ class KubeClient:
         or within the stream, the watch is abandoned with a ``ServerError``: a silent stream is no news.
         """
         target = Target("watch", resource, namespace)
-        silence = read_timeout if read_timeout is not None else timeout_seconds + 10.0
+        silence = read_timeout if read_timeout is not None else timeout_seconds + SILENCE_MARGIN
         kwargs: dict[str, Any] = {
             "watch": True,
             "allow_watch_bookmarks": True,

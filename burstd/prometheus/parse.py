@@ -62,7 +62,7 @@ def parse_response(query: str, status_code: int, body: bytes) -> Sample | None:
 def _json(body: bytes) -> dict[str, Any] | None:
     try:
         value = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser's stack
         return None
     return value if isinstance(value, dict) else None
 

@@ -419,8 +419,8 @@ class Daemon:
             runner = self.runners.get(name)
             if runner is None:
                 await self._try_load(policy, store)
-            elif runner.policy != effective(policy, runner.state):
-                runner.policy = effective(policy, runner.state)
+            elif runner.policy != (running := effective(policy, runner.state)):
+                runner.policy = running
                 runner.checked = False  # the new targets must pass preflight
                 runner.blocked.pop("RefusedTarget", None)
         for name in set(self.runners) - {p.metadata.name for p in policies}:

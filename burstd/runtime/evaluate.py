@@ -18,6 +18,7 @@ from burstd.model.decision import HoldReason
 from burstd.model.state import BurstState
 from burstd.model.world import FleetBudget, Sample, World
 from burstd.policy.spec import BurstPolicy
+from burstd.runtime.actuate_base import FIELD_MANAGER
 from burstd.runtime.metrics import Metrics, PolicyView
 from burstd.runtime.observe import Snapshot, build_world, describe_missing
 
@@ -25,7 +26,6 @@ __all__ = ["ActionOutcome", "Evaluation", "PolicyRunner"]
 
 log = logging.getLogger("burstd.runtime")
 
-FIELD_MANAGER = "burstd"
 
 #: The ``reason`` label of ``burstd_policy_held`` for each engine hold. Stale data is reported as
 #: ``NotObserved`` (missing, or older than ``safety.signalMaxAge``), as it always was.

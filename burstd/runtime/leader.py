@@ -202,12 +202,12 @@ class LeaderElector:
         while True:
             wait = self._retry_period
             if failing:
-                wait = min(wait, max(0.0, self._last_renew + self._renew_deadline - self._monotonic()))
+                wait = min(wait, max(0.0, self.write_window()))
             await asyncio.wait({task}, timeout=wait)
             if task.done():
                 await self._work_ended(task)
                 return False
-            left = self._last_renew + self._renew_deadline - self._monotonic()
+            left = self.write_window()
             reason = f"no renewal succeeded for {self._renew_deadline:.1f} s"
             if left > 0:
                 try:
@@ -227,7 +227,7 @@ class LeaderElector:
                     reason = "another candidate holds the Lease"
                     left = 0.0
             failing = True
-            if left > 0 and self._monotonic() - self._last_renew < self._renew_deadline:
+            if left > 0 and self.write_window() > 0:
                 continue
             log.warning("%s: lost leadership (%s): stopping the work", self, reason)
             self._set_leading(False)

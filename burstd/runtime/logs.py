@@ -62,15 +62,11 @@ class RedactingFormatter(logging.Formatter):
 
     def __init__(self, fmt: str = FORMAT, secrets: Iterable[str] = ()) -> None:
         super().__init__(fmt)
-        self.secrets: set[str] = {s for s in secrets if s}
-
-    def add_secret(self, secret: str) -> None:
-        if secret:
-            self.secrets.add(secret)
+        # longest first, so a secret that contains another is removed whole
+        self.secrets: tuple[str, ...] = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
 
     def format(self, record: logging.LogRecord) -> str:
-        # longest first, so a secret that contains another is removed whole
-        return redact(super().format(record), sorted(self.secrets, key=len, reverse=True))
+        return redact(super().format(record), self.secrets)
 
 
 def configure_logging(

@@ -24,6 +24,10 @@ __all__ = ["Metrics", "PolicyView", "WatchedResource"]
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
+#: the values of ``burstd_policy_held``'s ``reason`` label (each set to 0 or 1 for every policy)
+HELD_REASONS = ("WeightsChangedExternally", "RefusedTarget", "CorruptState", "NotObserved", "TargetConflict")
+
+
 @dataclass(slots=True)
 class PolicyView:
     """What the state collector exports for one policy (replaced after every evaluation)."""
@@ -222,11 +226,5 @@ class Metrics:
         self._state.views[policy] = view
 
     def set_held(self, policy: str, reasons: set[str]) -> None:
-        for reason in (
-            "WeightsChangedExternally",
-            "RefusedTarget",
-            "CorruptState",
-            "NotObserved",
-            "TargetConflict",
-        ):
+        for reason in HELD_REASONS:
             self.held.labels(policy, reason).set(1.0 if reason in reasons else 0.0)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from burstd.engine.retire import pool_target, retire
-from burstd.kube.cache import SILENCE_MARGIN, silence_bound
+from burstd.kube.cache import silence_bound
+from burstd.kube.client import SILENCE_MARGIN
 from burstd.model.state import BurstState, Phase
 from burstd.policy.loader import Source, expand_paths, load_paths
 from burstd.policy.spec import BurstPolicy, FleetLimits

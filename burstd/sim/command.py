@@ -23,9 +23,6 @@ EXIT_INPUT = 1
 EXIT_ENGINE = 70
 
 
-#: the largest ``--peak-replicas``
-
-
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
