@@ -18,15 +18,11 @@ from pathlib import Path
 
 from e2e.fleet import Fleet, policy_yaml
 from e2e.harness import Planes
+from e2e.test_daemon import burst_demand
 
 from . import figures
 from .faultproxy import Seen, WriteVerdict
 from .rig import ChaosDaemon, Rig, chaos_rig, is_action, is_lease
-
-
-def burst_demand(fleet: Fleet) -> int:
-    """Demand that needs about two cloud nodes beyond the base."""
-    return fleet.base_capacity + 2 * fleet.replicas_per_node - 4
 
 
 class KillSweep:

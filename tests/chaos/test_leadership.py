@@ -14,11 +14,12 @@ from pathlib import Path
 
 from e2e.fleet import Fleet
 from e2e.harness import Planes
+from e2e.test_daemon import burst_demand
 
 from . import figures
 from .faultproxy import Journal, Seen
 from .rig import chaos_rig, is_action, is_lease
-from .test_faults import SETTINGS, burst_demand, chaos_policy, no_traceback
+from .test_faults import SETTINGS, chaos_policy, no_traceback
 
 
 def identity(seen: Seen) -> str:

@@ -18,13 +18,14 @@ from typing import Any
 from e2e.capi_sim import CapiSim
 from e2e.fleet import Fleet, create_workload, machine_deployment, policy_doc
 from e2e.harness import Planes
+from e2e.test_daemon import burst_demand
 from ruamel.yaml import YAML
 
 from burstd.kube.client import MACHINE_DEPLOYMENTS, RESOURCE_BINDINGS
 
 from . import figures
 from .rig import ChaosDaemon, Rig, chaos_rig, is_action
-from .test_faults import SETTINGS, burst_demand, no_traceback
+from .test_faults import SETTINGS, no_traceback
 
 FIRST_POOL_MAX = 2
 
