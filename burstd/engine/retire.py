@@ -17,11 +17,11 @@ replicas runs there (or its PropagationPolicy is gone).
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Mapping, Set
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from burstd.model.state import BurstState
 from burstd.policy.spec import BurstPolicy, NodeRange, PoolSpec, WorkloadSpec
@@ -29,6 +29,9 @@ from burstd.policy.spec import BurstPolicy, NodeRange, PoolSpec, WorkloadSpec
 __all__ = ["effective", "finish", "pool_target", "retire", "retiring_pools", "retiring_workloads"]
 
 _NO_NODES = NodeRange(min=0, max=0)
+
+
+S = TypeVar("S", bound=BaseModel)
 
 
 def pool_target(pool: PoolSpec) -> str:
@@ -44,28 +47,24 @@ def _doc(spec: PoolSpec | WorkloadSpec) -> dict[str, Any]:
     return spec.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def _specs(docs: Mapping[str, Any], model: type[S], field: str, what: str) -> dict[str, S]:
+    out: dict[str, S] = {}
+    for key, doc in docs.items():
+        try:
+            out[key] = model.model_validate(doc)
+        except ValidationError as exc:
+            raise ValueError(f"burst state field {field}.{key} is not a {what} spec: {exc}") from None
+    return out
+
+
 def retiring_pools(state: BurstState) -> dict[str, PoolSpec]:
     """The retiring pools' specs. Raises ValueError naming a spec that does not parse."""
-    out: dict[str, PoolSpec] = {}
-    for name, doc in state.retiring_pools.items():
-        try:
-            out[name] = PoolSpec.model_validate(doc)
-        except ValidationError as exc:
-            raise ValueError(f"burst state field retiringPools.{name} is not a pool spec: {exc}") from None
-    return out
+    return _specs(state.retiring_pools, PoolSpec, "retiringPools", "pool")
 
 
 def retiring_workloads(state: BurstState) -> dict[str, WorkloadSpec]:
     """The retiring workloads' specs. Raises ValueError naming a spec that does not parse."""
-    out: dict[str, WorkloadSpec] = {}
-    for key, doc in state.retiring_workloads.items():
-        try:
-            out[key] = WorkloadSpec.model_validate(doc)
-        except ValidationError as exc:
-            raise ValueError(
-                f"burst state field retiringWorkloads.{key} is not a workload spec: {exc}"
-            ) from None
-    return out
+    return _specs(state.retiring_workloads, WorkloadSpec, "retiringWorkloads", "workload")
 
 
 def retire(
