@@ -228,17 +228,7 @@ class KubeClient:
     async def _write(self, target: Target, send: Callable[[], Awaitable[T]]) -> T:
         """A write: every attempt (each retry too) goes through this client's fence."""
         fence = self._fence
-        return await self._fenced_call(target, lambda: fenced_attempt(fence, target, send), fence)
-
-    async def _fenced_call(self, target: Target, fn: Callable[[], Awaitable[T]], fence: Fence | None) -> T:
-        """``_call`` whose retries stop when ``fence`` closes; a transient failure left unretried for that
-        reason is reported as ``Fenced``."""
-        try:
-            return await self._call(target, fn, fence)
-        except KubeError as exc:
-            if fence is not None and exc.retryable and not fence() > 0:
-                raise not_retried(target, exc) from exc
-            raise
+        return await self._call(target, lambda: fenced_attempt(fence, target, send), fence)
 
     def _guarded(self, target: Target, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         """``fn`` (a typed API method that writes) behind this client's fence, attempt by attempt."""
@@ -251,7 +241,16 @@ class KubeClient:
 
     async def _call(self, target: Target, fn: Callable[[], Awaitable[T]], fence: Fence | None = None) -> T:
         """``fn()`` with a deadline per attempt (``request_timeout``) and for all attempts together
-        (``Backoff.deadline``); any failure leaves as a ``KubeError``."""
+        (``Backoff.deadline``); any failure leaves as a ``KubeError``. With ``fence``, retries stop when it
+        closes, and a transient failure left unretried for that reason is reported as ``Fenced``."""
+        try:
+            return await self._attempts(target, fn, fence)
+        except KubeError as exc:
+            if fence is not None and exc.retryable and not fence() > 0:
+                raise not_retried(target, exc) from exc
+            raise
+
+    async def _attempts(self, target: Target, fn: Callable[[], Awaitable[T]], fence: Fence | None) -> T:
 
         async def once() -> T:
             deadline = asyncio.timeout(self._request_timeout)
@@ -490,7 +489,7 @@ class KubeClient:
                 )
             return obj
 
-        return await self._fenced_call(target, call, fence)
+        return await self._call(target, call, fence)
 
     @staticmethod
     def _name_of(body: Mapping[str, Any]) -> str | None:
