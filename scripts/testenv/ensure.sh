@@ -1,36 +1,59 @@
 #!/usr/bin/env bash
-# The one entry point CI and the integration tests share: make sure kube-apiserver and etcd exist in the
-# cache (building them from Go modules when the version changed) and print where they are.
+# The one entry point CI and the integration tests share: make sure kube-apiserver and etcd, and the real
+# Karmada and Cluster API controllers and kwok the end-to-end tests run, exist in the cache (building
+# them when the version changed) and print where they are.
 #
-#   scripts/testenv/ensure.sh             # prints KUBE_APISERVER=<path> and ETCD=<path>, one per line
+#   scripts/testenv/ensure.sh             # prints KUBE_APISERVER=<path>, ETCD=<path>, KARMADA_DIR=<dir>,
+#                                         # CAPI_DIR=<dir>, KWOK_DIR=<dir> and KUBE_COMPONENTS_DIR=<dir>
+#                                         # (kube-scheduler, kube-controller-manager), one per line
 #   scripts/testenv/ensure.sh --export    # prints "export KUBE_APISERVER=..." lines: eval "$(... --export)"
-#   scripts/testenv/ensure.sh --check     # build nothing: exit 3 (with a message) if either is missing
+#   scripts/testenv/ensure.sh --check     # build nothing: exit 3 (with a message) if one is missing
+#   scripts/testenv/ensure.sh --base      # only etcd and kube-apiserver (what tests/integration needs)
 #
 #   export $(scripts/testenv/ensure.sh)   # typical use in a shell or CI script
 #
-# Progress goes to stderr. Versions and cache: see build-kube-apiserver.sh and install-etcd.sh
-# (BURSTD_KUBE_VERSION, BURSTD_ETCD_VERSION, BURSTD_ETCD_SOURCE, BURSTD_TESTENV_CACHE).
+# Progress goes to stderr. Versions and cache: see build-kube-apiserver.sh, install-etcd.sh,
+# build-karmada.sh, build-capi.sh and build-kwok.sh (BURSTD_KUBE_VERSION, BURSTD_ETCD_VERSION,
+# BURSTD_ETCD_SOURCE, BURSTD_KARMADA_VERSION, BURSTD_CAPI_VERSION, BURSTD_KWOK_VERSION, BURSTD_SHARED,
+# BURSTD_TESTENV_CACHE).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 CHECK=()
 PREFIX=""
+BASE=0
 for arg in "$@"; do
   case "$arg" in
     --check) CHECK=(--check) ;;
     --export) PREFIX="export " ;;
-    *) echo "usage: $0 [--check] [--export]" >&2; exit 2 ;;
+    --base) BASE=1 ;;
+    *) echo "usage: $0 [--check] [--export] [--base]" >&2; exit 2 ;;
   esac
 done
 
-rc=0
-ETCD="$("$HERE/install-etcd.sh" "${CHECK[@]}")" || rc=$?
-[[ $rc == 0 || $rc == 3 ]] || { echo "[ensure] ERROR: install-etcd.sh failed (exit $rc)" >&2; exit "$rc"; }
-krc=0
-KUBE="$("$HERE/build-kube-apiserver.sh" "${CHECK[@]}")" || krc=$?
-[[ $krc == 0 || $krc == 3 ]] || { echo "[ensure] ERROR: build-kube-apiserver.sh failed (exit $krc)" >&2; exit "$krc"; }
-if [[ $rc == 3 || $krc == 3 ]]; then
-  echo "[ensure] missing test control plane binaries: run scripts/testenv/ensure.sh (without --check)" >&2
+# name <TAB> script <TAB> variable printed; built in this order (the first ones are needed most often).
+STEPS="etcd	install-etcd.sh	ETCD
+kube-apiserver	build-kube-apiserver.sh	KUBE_APISERVER
+Karmada	build-karmada.sh	KARMADA_DIR
+Cluster API	build-capi.sh	CAPI_DIR
+kwok	build-kwok.sh	KWOK_DIR
+kube-scheduler, kube-controller-manager	build-kube-components.sh	KUBE_COMPONENTS_DIR"
+OUTPUT=""
+MISSING=()
+while IFS=$'\t' read -r name script var; do
+  [[ $BASE == 1 && $var != ETCD && $var != KUBE_APISERVER ]] && continue
+  rc=0
+  path="$("$HERE/$script" "${CHECK[@]}" </dev/null)" || rc=$?
+  if [[ $rc == 3 ]]; then
+    MISSING+=("$name")
+  elif [[ $rc != 0 ]]; then
+    echo "[ensure] ERROR: $script failed (exit $rc)" >&2
+    exit "$rc"
+  fi
+  OUTPUT+="$PREFIX$var=$path"$'\n'
+done <<< "$STEPS"
+if ((${#MISSING[@]})); then
+  echo "[ensure] not built yet: ${MISSING[*]}: run scripts/testenv/ensure.sh (without --check)" >&2
   exit 3
 fi
-printf '%sKUBE_APISERVER=%s\n%sETCD=%s\n' "$PREFIX" "$KUBE" "$PREFIX" "$ETCD"
+printf '%s' "$OUTPUT"

@@ -31,7 +31,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,7 +118,7 @@ def find_binaries() -> Binaries:
     how = "from $KUBE_APISERVER/$ETCD"
     if not (kube and etcd):
         build = os.environ.get("BURSTD_TESTENV_BUILD") == "1"
-        argv = ["bash", str(ENSURE_SCRIPT)] + ([] if build else ["--check"])
+        argv = ["bash", str(ENSURE_SCRIPT), "--base"] + ([] if build else ["--check"])
         how = f"from `{' '.join(argv[1:])}`"
         try:
             # When building, let its progress through (a cold kube-apiserver build takes ~10 min).
@@ -166,14 +166,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+def _spawn(
+    argv: list[str], log: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     # setpriv (util-linux) execs the server with PR_SET_PDEATHSIG: if pytest dies without tearing down
     # (SIGKILL, CI timeout), the kernel kills the server too instead of leaving it holding its port.
     setpriv = shutil.which("setpriv")
     prefix = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
     with log.open("wb") as fh:
         return subprocess.Popen(
-            [*prefix, *argv], stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT
+            [*prefix, *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=None if env is None else {**os.environ, **env},
         )
 
 
@@ -369,11 +375,12 @@ def _api(
         return status, raw.decode(errors="replace")
 
 
-def load_crds(dirs: list[Path]) -> list[dict[str, Any]]:
+def load_crds(dirs: list[Path], *, recursive: bool = False) -> list[dict[str, Any]]:
+    """Every CustomResourceDefinition in the ``*.yaml`` files of ``dirs`` (and their subdirectories)."""
     yaml = YAML(typ="safe", pure=True)
     crds: list[dict[str, Any]] = []
     for d in dirs:
-        files = sorted(d.glob("*.yaml"))
+        files = sorted(d.rglob("*.yaml") if recursive else d.glob("*.yaml"))
         if not files:
             raise ControlPlaneError(f"no CRD files in {d} (set BURSTD_SHARED to the shared/ directory?)")
         for f in files:
@@ -462,18 +469,25 @@ def _write_kubeconfig(path: Path, server: str, ca_file: Path, token: str, contex
 
 @contextlib.contextmanager
 def start_control_plane(
-    binaries: Binaries | None = None, *, install_crds: bool = True
+    binaries: Binaries | None = None,
+    *,
+    install_crds: bool = True,
+    crds: Callable[[], list[dict[str, Any]]] | None = None,
 ) -> Iterator[ControlPlane]:
-    """Start etcd and kube-apiserver, install the CRDs, yield a ControlPlane; always tear down."""
+    """Start etcd and kube-apiserver, install the CRDs, yield a ControlPlane; always tear down.
+
+    The CRDs are those of ``crd_dirs()``, or what ``crds()`` returns (it runs in a thread while the
+    servers start), or none without ``install_crds``.
+    """
     binaries = binaries or find_binaries()
     timeout = float(os.environ.get("BURSTD_TESTENV_START_TIMEOUT", "90"))
-    dirs = crd_dirs() if install_crds else []
+    dirs = crd_dirs() if install_crds and crds is None else []
     for d in dirs:
         if not any(d.glob("*.yaml")):
             raise ControlPlaneError(f"no CRD files in {d} (set BURSTD_SHARED to the shared/ directory?)")
     # Parsing ~1.2 MB of CRD YAML takes ~2 s in pure Python: overlap it with the servers' start.
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="burstd-testenv-crds")
-    crds_future = pool.submit(load_crds, dirs)
+    crds_future = pool.submit(crds if crds is not None and install_crds else lambda: load_crds(dirs))
     pool.shutdown(wait=False)
     work = Path(tempfile.mkdtemp(prefix="burstd-testenv-"))
     etcd_proc: subprocess.Popen[bytes] | None = None
@@ -502,9 +516,9 @@ def start_control_plane(
                 if attempt == 2:
                     raise
         ctx = _ssl_context(work / "ca.crt")
-        crds = crds_future.result()
-        timings.crds_established_s = _install_crds(server, admin_token, ctx, crds, timeout)
-        timings.crd_count = len(crds)
+        loaded = crds_future.result()
+        timings.crds_established_s = _install_crds(server, admin_token, ctx, loaded, timeout)
+        timings.crd_count = len(loaded)
         kubeconfig = work / "admin.kubeconfig"
         _write_kubeconfig(kubeconfig, server, work / "ca.crt", admin_token, "burstd-testenv")
         yield ControlPlane(
