@@ -27,12 +27,20 @@ def step_size(step: int | float, demand: int) -> int:
     return max(1, math.ceil(step * demand - 1e-9))
 
 
-def current_share(demand: int, written: Mapping[str, int] | None, cloud: set[str], observed: int) -> int:
+def current_share(
+    demand: int,
+    written: Mapping[str, int] | None,
+    cloud: set[str],
+    observed: int,
+    *,
+    descending: bool = False,
+) -> int:
     """Cloud replicas Karmada gives the workload now: from the weights burstd wrote (divided as Karmada
-    divides them), or what was observed when burstd has written nothing."""
+    divides them, ties in the binding's order ``descending``), or what was observed when burstd has
+    written nothing."""
     if not written:
         return observed
-    division = webster(demand, written)
+    division = webster(demand, written, descending=descending)
     return sum(n for c, n in division.items() if c in cloud)
 
 

@@ -51,6 +51,7 @@ def shift(
             state.weights.get(k),
             cloud,
             sum(n for c, n in by_key[k].replicas_by_cluster.items() if c in cloud),
+            descending=by_key[k].ties_descending,
         )
         for k in keys
     }

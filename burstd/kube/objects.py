@@ -43,6 +43,8 @@ class BindingInfo:
     resource_name: str
     resource_namespace: str
     resource_api_version: str
+    #: the template's UID (spec.resource.uid): Karmada's tie order when it divides replicas
+    resource_uid: str
     replicas: int
     #: per-replica requests (spec.replicaRequirements.resourceRequest)
     request: Resources

@@ -81,6 +81,7 @@ def parse_resource_binding(obj: Mapping[str, Any], observed_at: float) -> Bindin
         resource_name=f.string(resource.get("name"), "spec.resource.name"),
         resource_namespace=f.opt_string(resource.get("namespace"), "spec.resource.namespace") or namespace,
         resource_api_version=f.string(resource.get("apiVersion"), "spec.resource.apiVersion"),
+        resource_uid=f.opt_string(resource.get("uid"), "spec.resource.uid") or "",
         replicas=f.count(spec.get("replicas"), "spec.replicas", default=0),
         request=f.resources(requirements.get("resourceRequest"), "spec.replicaRequirements.resourceRequest"),
         clusters=_scheduled_clusters(spec),

@@ -64,6 +64,9 @@ class WorkloadState:
     #: The weight list is owned by burstd's field manager alone: weights that differ from the state's were
     #: written by burstd after its last state save (a crash in between), not changed by someone else.
     weights_by_burstd: bool = False
+    #: Karmada breaks ties between clusters in descending name order for this workload's binding (from the
+    #: template's UID, ``burstd.engine.webster.descending_for``); ascending otherwise.
+    ties_descending: bool = False
 
 
 @dataclass(frozen=True, slots=True)

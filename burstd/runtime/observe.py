@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from burstd.engine.webster import descending_for
 from burstd.kube.objects import (
     BindingInfo,
     FederatedHPAInfo,
@@ -86,17 +87,19 @@ def _workload(wl: WorkloadSpec, snap: Snapshot) -> WorkloadState | None:
             placed[cluster] = placed.get(cluster, 0) + n
         for cluster, n in b.ready_by_cluster.items():
             ready[cluster] = ready.get(cluster, 0) + n
+    # The first binding that has replicas: a policy may also place a ConfigMap (no replicas, no requests).
+    divided = next((b for b in bindings if b.replicas > 0), bindings[0])
     return WorkloadState(
         key=key,
         desired_replicas=desired,
-        # The first binding that has replicas: a policy may also place a ConfigMap (no replicas, no requests).
-        request=next((b for b in bindings if b.replicas > 0), bindings[0]).request,
+        request=divided.request,
         replicas_by_cluster=placed,
         ready_by_cluster=ready,
         unschedulable_replicas=sum(max(0, b.replicas - sum(b.clusters.values())) for b in bindings),
         observed_at=min(seen),
         weights=dict(pp.weights),
         weights_by_burstd=pp.weights_shape_ok and tuple(pp.weights_managers) == (FIELD_MANAGER,),
+        ties_descending=descending_for(divided.resource_uid),
     )
 
 

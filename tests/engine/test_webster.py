@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from burstd.engine.webster import proportional, webster, weights_for
+from burstd.engine.webster import descending_for, karmada_division, proportional, webster, weights_for
 
 from .toyfleet import DETERMINISTIC
 
@@ -81,6 +81,72 @@ def test_large_division_is_exact_and_fast() -> None:
     weights = {"idc-1": 27, "tke": 7, "ack": 2}
     assert webster(180, weights) == reference(180, weights)
     assert sum(webster(10**6, weights).values()) == 10**6
+
+
+# --- Karmada's tie order and float64 priorities ------------------------------------------------------
+
+
+def test_descending_for_is_the_parity_of_fnv1a_32() -> None:
+    # FNV-1a 32: "a" -> 0xe40c292c (even), "b" -> 0xe70c2de5 (odd), "c" -> 0xe60c2c52 (even).
+    assert descending_for("a") is False
+    assert descending_for("b") is True
+    assert descending_for("c") is False
+    assert descending_for("") is False, "no UID: ascending"
+    assert descending_for("6f1c2a3b-0000-4000-8000-000000000000") is True
+
+
+def test_priorities_compare_as_doubles_like_karmada() -> None:
+    # 2**53 + 1 and 2**53 are the same double: the seat is a tie, decided by the name order.
+    weights = {"a": 2**53, "b": 2**53 + 1}
+    assert webster(1, weights) == {"a": 1, "b": 0}
+    assert webster(1, weights, descending=True) == {"a": 0, "b": 1}
+
+
+def float_reference(seats: int, weights: Mapping[str, int], *, descending: bool = False) -> dict[str, int]:
+    """Karmada's dispenser with its float64 priorities, one seat at a time."""
+    result = {name: 0 for name, w in weights.items() if w > 0}
+    for _ in range(seats if result else 0):
+        best = min(
+            result,
+            key=lambda n: (-(float(weights[n]) / float(2 * result[n] + 1)), result[n], _order(n, descending)),
+        )
+        result[best] += 1
+    return result
+
+
+def _order(name: str, descending: bool) -> tuple[int, ...]:
+    codes = tuple(ord(ch) for ch in name)
+    return (*(-c for c in codes), 1) if descending else (*codes, 0)
+
+
+def test_karmada_division_is_what_spec_clusters_holds() -> None:
+    assert karmada_division(3, {"a": 1, "b": 1}) == {"a": 2, "b": 1}
+    assert karmada_division(3, {"a": 1, "b": 1}, resource_uid="b") == {"a": 1, "b": 2}, "odd hash"
+    assert karmada_division(1, {"a": 1, "b": 3, "c": 0}) == {"b": 1}, "0-replica clusters left out"
+    assert karmada_division(0, {"a": 1}) == {}
+    # no candidate has a weight: all weigh 1
+    assert karmada_division(4, {"a": 0}, candidates=["a", "b"]) == {"a": 2, "b": 2}
+    assert karmada_division(4, {"a": 2}, candidates=["a", "b"]) == {"a": 4}
+
+
+huge = st.integers(min_value=2**52, max_value=2**53 + 8)
+
+
+@settings(DETERMINISTIC, max_examples=150)
+@given(
+    seats=st.integers(min_value=0, max_value=400),
+    weights=st.dictionaries(
+        st.sampled_from(NAMES), st.one_of(huge, st.integers(1, 9)), min_size=1, max_size=4
+    ),
+    descending=st.booleans(),
+)
+def test_huge_weights_divide_as_karmadas_doubles(
+    seats: int, weights: dict[str, int], descending: bool
+) -> None:
+    # Beyond the range where doubles order seats as exact fractions do: false ties, as in Karmada.
+    assert webster(seats, weights, descending=descending) == float_reference(
+        seats, weights, descending=descending
+    )
 
 
 # --- agreement with the plain reference ---------------------------------------------------------------

@@ -167,6 +167,7 @@ def snapshot(
                 resource_name="web",
                 resource_namespace="shop",
                 resource_api_version="apps/v1",
+                resource_uid="",
                 replicas=total,
                 request=Resources(0.5, GI),
                 clusters=where,

@@ -109,6 +109,7 @@ def rb(
     *,
     cpu: float = 0.5,
     at: float = T,
+    uid: str = "",
 ) -> BindingInfo:
     return BindingInfo(
         key=f"shop/{name}",
@@ -117,6 +118,7 @@ def rb(
         resource_name=name,
         resource_namespace="shop",
         resource_api_version="apps/v1",
+        resource_uid=uid,
         replicas=replicas,
         request=Resources(cpu, 2**30),
         clusters=clusters,
@@ -368,3 +370,13 @@ def test_request_of_a_workload_without_replicas_is_its_first_bindings() -> None:
     only_cm = replace(full(), bindings=keyed(rb("cm-web", "shop/web", 0, {}, cpu=0.25)))
     web = build_world(policy(), only_cm).workloads[0]
     assert (web.request, web.desired_replicas, web.unschedulable_replicas) == (Resources(0.25, 2**30), 30, 0)
+
+
+def test_karmadas_tie_order_comes_from_the_templates_uid() -> None:
+    """Karmada breaks Webster ties by name, descending when the FNV-1a hash of spec.resource.uid is odd;
+    the workload carries that order so the engine divides as the real scheduler does."""
+    for uid, descending in (("tmpl-a", False), ("tmpl-b", True), ("", False)):
+        snap = full()
+        bindings = {k: replace(b, resource_uid=uid) for k, b in snap.bindings.items()}
+        world = build_world(policy(), replace(snap, bindings=bindings))
+        assert world.workloads[0].ties_descending is descending, uid

@@ -92,7 +92,13 @@ def binding() -> Obj:
             },
         },
         "spec": {
-            "resource": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "namespace": "shop"},
+            "resource": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": "web",
+                "namespace": "shop",
+                "uid": "8f2c6a1e-0b5d-4f3e-9a7c-2d4e6f8a0b1c",
+            },
             "replicas": 12,
             "replicaRequirements": {"resourceRequest": {"cpu": "500m", "memory": "1Gi", "pods": "1"}},
             "clusters": [{"name": "idc-1", "replicas": 6}, {"name": "idc-2", "replicas": 4}],
@@ -172,6 +178,7 @@ def test_resource_binding() -> None:
         resource_name="web",
         resource_namespace="shop",
         resource_api_version="apps/v1",
+        resource_uid="8f2c6a1e-0b5d-4f3e-9a7c-2d4e6f8a0b1c",
         replicas=12,
         request=Resources(cpu=0.5, memory=GI),
         clusters={"idc-1": 6, "idc-2": 4},
