@@ -31,10 +31,12 @@ __all__ = [
 ]
 
 
-def _resources(summary: Mapping[str, Any], key: str, *, required: bool) -> Resources:
+def _resources(summary: Mapping[str, Any], key: str, *, complete: bool) -> Resources:
+    """``summary[key]`` as Resources, zero when absent; with ``complete``, one that is there must give
+    both cpu and memory."""
     where = f"status.resourceSummary.{key}"
-    rl = f.mapping(summary.get(key), where, required=required)
-    if required:
+    rl = f.mapping(summary.get(key), where, required=False)
+    if complete and rl:
         for res in ("cpu", "memory"):
             if res not in rl:
                 raise ValueError(f"{where}.{res} is missing")
@@ -44,18 +46,19 @@ def _resources(summary: Mapping[str, Any], key: str, *, required: bool) -> Resou
 def parse_cluster(obj: Mapping[str, Any], observed_at: float) -> ClusterSummary:
     """A Karmada ``Cluster`` -> ``ClusterSummary`` from ``status.resourceSummary`` and the Ready condition.
 
-    ``allocatable`` must give cpu and memory (a summary without them cannot be used for decisions);
-    ``allocated`` and ``allocating`` default to zero when absent (no pods). A cluster without a Ready
-    condition is not ready.
+    An ``allocatable`` that is there must give cpu and memory (half a summary cannot be used for
+    decisions). What is absent is zero: Karmada's cluster status controller leaves zero quantities out, so
+    a Ready member with no Nodes reports ``resourceSummary: {}`` (a cloud cluster at rest, or a base that
+    lost every node: no room, not "unobserved"). A cluster without a Ready condition is not ready.
     """
     name = object_name(obj)
     status = f.mapping(obj.get("status"), "status")
-    summary = f.mapping(status.get("resourceSummary"), "status.resourceSummary")
+    summary = f.mapping(status.get("resourceSummary"), "status.resourceSummary", required=False)
     return ClusterSummary(
         name=name,
-        allocatable=_resources(summary, "allocatable", required=True),
-        allocated=_resources(summary, "allocated", required=False),
-        allocating=_resources(summary, "allocating", required=False),
+        allocatable=_resources(summary, "allocatable", complete=True),
+        allocated=_resources(summary, "allocated", complete=False),
+        allocating=_resources(summary, "allocating", complete=False),
         ready=f.condition_true(status.get("conditions"), "status.conditions", "Ready"),
         observed_at=observed_at,
     )

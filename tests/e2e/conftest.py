@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 from integration.controlplane import ControlPlane, ControlPlaneError, start_control_plane
+from testbed.capi import CapiPlane, WorkloadCluster
+from testbed.karmada import KarmadaPlane
 
+from .bed import Bed
 from .harness import Planes
 
 _HERE = Path(__file__).resolve().parent
@@ -65,3 +68,76 @@ def management_plane() -> Iterator[ControlPlane]:
 def planes(karmada_plane: ControlPlane, management_plane: ControlPlane) -> Planes:
     """Both planes, for the harness and ``burstd run``."""
     return Planes(karmada_plane, management_plane)
+
+
+# ------------------------------------------------------------------------------------------ the test bed
+# The real Karmada and Cluster API controllers (tests/testbed/). The fixtures ``karmada`` (Karmada's
+# webhook, scheduler and controller-manager on their API server), ``capi`` (the Cluster API managers on the
+# management cluster) and ``workload_cluster`` (the in-memory Cluster whose MachineDeployments are the cloud
+# pools) are defined below, each in its own section.
+
+
+@pytest.fixture(scope="session")
+def bed(karmada: KarmadaPlane, capi: CapiPlane, workload_cluster: WorkloadCluster) -> Bed:
+    """The whole test bed: what ``run_bed`` creates each test's fleet on."""
+    return Bed(karmada, capi, workload_cluster)
+
+
+# ------------------------------------------------------------------------------------------ karmada
+# (helper "karmada-division" section) The real Karmada control plane: testbed.karmada.start_karmada.
+
+
+@pytest.fixture(scope="session")
+def karmada() -> Iterator[KarmadaPlane]:
+    """etcd + kube-apiserver with every Karmada CRD, and the real karmada-webhook, karmada-scheduler and
+    karmada-controller-manager (``clusterStatus`` off: the harness writes member Cluster status)."""
+    from testbed.karmada import start_karmada
+
+    with contextlib.ExitStack() as stack:
+        failure = None
+        try:
+            plane = stack.enter_context(start_karmada())
+        except ControlPlaneError as exc:
+            failure = str(exc)
+        if failure is not None:  # outside the except block: no "during handling ..." noise
+            pytest.fail(failure, pytrace=False)
+        yield plane
+        plane.check_alive()  # a controller that died during the session fails its last test's teardown
+
+
+# ------------------------------------------------------------------------------------------ capi
+# (helper "capi" section) The Cluster API management cluster with the real controllers and CAPD's
+# in-memory backend: testbed.capi.start_capi / create_workload_cluster.
+
+CAPI_NAMESPACE = "burstd-cloud"
+WORKLOAD_CLUSTER = "cloud"
+
+
+@pytest.fixture(scope="session")
+def capi() -> Iterator[CapiPlane]:
+    """etcd + kube-apiserver with the Cluster API CRDs, and the real core, kubeadm bootstrap, kubeadm
+    control-plane and CAPD managers (webhooks and CRD conversion served on loopback)."""
+    from testbed.capi import start_capi
+
+    with contextlib.ExitStack() as stack:
+        failure = None
+        try:
+            plane = stack.enter_context(start_capi())
+        except ControlPlaneError as exc:
+            failure = str(exc)
+        if failure is not None:  # outside the except block: no "during handling ..." noise
+            pytest.fail(failure, pytrace=False)
+        yield plane
+        plane.check_alive()  # a manager that died during the session fails its last test's teardown
+
+
+@pytest.fixture(scope="session")
+def workload_cluster(capi: CapiPlane) -> WorkloadCluster:
+    """One in-memory workload Cluster (one control-plane Machine), made once: workers can join it."""
+    from testbed.capi import create_workload_cluster
+
+    try:
+        return create_workload_cluster(capi, CAPI_NAMESPACE, WORKLOAD_CLUSTER)
+    except ControlPlaneError as exc:
+        failure = str(exc)
+    pytest.fail(failure, pytrace=False)

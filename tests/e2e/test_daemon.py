@@ -1,6 +1,7 @@
-"""``burstd run`` end to end on two real API servers (one playing karmada-apiserver, one the Cluster API
-management cluster), as a separate process with only ``deploy/``'s RBAC on each (``rbac-karmada.yaml`` on
-the first, ``rbac-management.yaml`` on the second), against the harness playing Karmada and Cluster API.
+"""``burstd run`` end to end against the real Karmada and Cluster API controllers (the test bed: one API
+server with Karmada's webhook, scheduler and controller-manager, one management cluster with the Cluster
+API core, kubeadm and in-memory CAPD managers), as a separate process with only ``deploy/``'s RBAC on each
+(``rbac-karmada.yaml`` on the first, ``rbac-management.yaml`` on the second).
 Every test also checks that each write went to its own server (``assert_each_write_on_its_own_server``).
 
 - the whole lifecycle: provision -> Ready -> shift -> burst -> drain -> nodes removed -> Idle;
@@ -23,19 +24,22 @@ from integration.controlplane import ControlPlane
 
 from burstd.kube.client import PROPAGATION_POLICIES
 
+from .bed import Bed, BedHarness, run_bed
 from .burstd_process import BurstdProcess, grant_deploy_rbac
 from .core import list_config_maps
 from .fleet import Fleet, policy_yaml
-from .harness import Harness, Planes, run_harness
+from .harness import Planes
 
 T = TypeVar("T")
 LIFECYCLE = ["Idle", "Provisioning", "Shifting", "Bursting", "Draining", "Releasing", "Idle"]
 
 
-def run(planes: Planes, fleet: Fleet, body: Callable[[Harness], Awaitable[T]]) -> T:
+def run(bed: Bed, fleet: Fleet, body: Callable[[BedHarness], Awaitable[T]], **options: Any) -> T:
+    """Run ``body`` on ``fleet`` created on the bed (``options``: ``run_bed``'s), with deploy/'s RBAC."""
+
     async def main() -> T:
-        async with run_harness(*planes, fleet, ready_delay=2.0) as h:
-            await asyncio.to_thread(grant_deploy_rbac, planes, fleet.burstd_namespace)
+        async with run_bed(bed, fleet, **options) as h:
+            await asyncio.to_thread(grant_deploy_rbac, bed.planes, fleet.burstd_namespace)
             return await body(h)
 
     return asyncio.run(main())
@@ -56,12 +60,23 @@ def scale_ups(values: list[int | None]) -> int:
     return sum(1 for before, after in itertools.pairwise(values) if (after or 0) > (before or 0))
 
 
-async def events(plane: ControlPlane, namespace: str) -> list[dict[str, Any]]:
+async def events(plane: ControlPlane, namespace: str, prefix: str = "") -> list[dict[str, Any]]:
+    """burstd's Events in ``namespace`` about objects whose name starts with ``prefix``."""
     status, body = await asyncio.to_thread(
         plane.request, "GET", f"/apis/events.k8s.io/v1/namespaces/{namespace}/events"
     )
     assert status == 200, body
-    return [e for e in body.get("items") or [] if _is_burstd(e)]
+    return [
+        e
+        for e in body.get("items") or []
+        if _is_burstd(e) and str((e.get("regarding") or {}).get("name", "")).startswith(prefix)
+    ]
+
+
+async def cloud_events(planes: Planes, fleet: Fleet) -> list[dict[str, Any]]:
+    """burstd's Events about the fleet's MachineDeployment and its Machines (the Cluster API namespace is
+    the bed's workload Cluster's, shared by every test's pool)."""
+    return await events(planes.management, fleet.capi_namespace, fleet.machine_deployment)
 
 
 def _is_burstd(event: dict[str, Any]) -> bool:
@@ -116,7 +131,7 @@ async def assert_each_write_on_its_own_server(planes: Planes, fleet: Fleet) -> N
         assert status == 404, f"namespace {ns} exists on the Karmada plane"
     status, _ = await _get(m, f"/api/v1/namespaces/{fleet.namespace}")
     assert status == 404, f"namespace {fleet.namespace} exists on the management plane"
-    assert await events(k, fleet.capi_namespace) == []
+    assert await events(k, fleet.capi_namespace, fleet.machine_deployment) == []
     # cluster-wide: none of burstd's management-side objects on the Karmada plane, in any namespace
     state = [
         f"{c['metadata']['namespace']}/{c['metadata']['name']}"
@@ -140,12 +155,12 @@ async def assert_each_write_on_its_own_server(planes: Planes, fleet: Fleet) -> N
         assert misplaced == [], f"burstd Events on {plane.server} about objects of another API server"
 
 
-def phase_is(h: Harness, phase: str) -> Callable[[], bool]:
+def phase_is(h: BedHarness, phase: str) -> Callable[[], bool]:
     return lambda: h.recorder.phase_history()[-1:] == [phase]
 
 
 async def until(
-    h: Harness, what: str, predicate: Callable[[], Any], proc: BurstdProcess, timeout: float = 60
+    h: BedHarness, what: str, predicate: Callable[[], Any], proc: BurstdProcess, timeout: float = 60
 ) -> None:
     """``h.wait_for`` that shows burstd's log when it times out (the log says why it did what it did)."""
     try:
@@ -154,7 +169,7 @@ async def until(
         raise AssertionError(f"{exc}\n--- burstd log (tail) ---\n{proc.log()[-6000:]}") from None
 
 
-async def rounds_pass(h: Harness, proc: BurstdProcess, n: int, timeout: float = 30) -> None:
+async def rounds_pass(h: BedHarness, proc: BurstdProcess, n: int, timeout: float = 30) -> None:
     """Wait until burstd has evaluated the fleet's policy ``n`` more times (its own round counter): how a
     test shows that something did not happen without sleeping."""
     policy = proc.fleet.policy_name
@@ -171,10 +186,11 @@ async def rounds_pass(h: Harness, proc: BurstdProcess, n: int, timeout: float = 
 # ------------------------------------------------------------------------------------------ lifecycle
 
 
-def test_whole_burst_lifecycle_then_sigterm(planes: Planes, tmp_path: Path) -> None:
-    fleet = Fleet.unique()
+def test_whole_burst_lifecycle_then_sigterm(bed: Bed, tmp_path: Path) -> None:
+    fleet = bed.fleet()
+    planes = bed.planes
 
-    async def body(h: Harness) -> None:
+    async def body(h: BedHarness) -> None:
         proc = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet)).start()
         try:
             await until(h, "burstd evaluated the idle fleet", phase_is(h, "Idle"), proc)
@@ -204,7 +220,7 @@ def test_whole_burst_lifecycle_then_sigterm(planes: Planes, tmp_path: Path) -> N
                 proc,
                 90,
             )
-            machines = await h.capi.machines()
+            machines = await h.machines()
             assert machines == [], [m["metadata"]["name"] for m in machines]
             assert (h.recorder.binding_clusters.last or {}).keys() == {fleet.base_cluster}
 
@@ -216,17 +232,21 @@ def test_whole_burst_lifecycle_then_sigterm(planes: Planes, tmp_path: Path) -> N
             last_burst = len(phases) - 1 - phases[::-1].index("Bursting")
             assert "Draining" in phases[last_burst:], phases
             assert is_subsequence(phases[last_burst:], LIFECYCLE[3:]), phases
-            # weights followed Ready capacity: the cloud got replicas only after its nodes were Ready
+            # weights followed Ready capacity: the cloud got replicas only after its nodes were Ready (the
+            # Machines' Ready condition: the MachineDeployment's status.readyReplicas lags it by a second or
+            # so with the real controllers)
             first_cloud = next(
                 s for s in h.recorder.binding_clusters.samples if fleet.cloud_cluster in s.value
             )
-            first_ready = next(s for s in h.recorder.md_ready.samples if s.value > 0)
-            assert first_ready.at <= first_cloud.at
+            assert min(h.recorder.machine_ledger.ready.values()) <= first_cloud.at
             assert h.recorder.weight_managers.last == ("burstd",)
+            # what the real scheduler did: the division burstd's model predicts, never ahead of Ready nodes
+            h.assert_capacity_never_led()
+            h.assert_division_as_modelled()
             assert 2 <= peak_nodes <= fleet.pool_max_nodes
             assert scale_ups(h.recorder.md_replicas.values) >= 1
 
-            reasons = {e["reason"] for e in await events(planes.management, fleet.capi_namespace)}
+            reasons = {e["reason"] for e in await cloud_events(planes, fleet)}
             assert {"ScaledUp", "ScaledDown"} <= reasons, reasons
             reasons = {e["reason"] for e in await events(planes.karmada, fleet.namespace)}
             assert "WeightsSet" in reasons, reasons
@@ -246,13 +266,14 @@ def test_whole_burst_lifecycle_then_sigterm(planes: Planes, tmp_path: Path) -> N
         finally:
             proc.close()
 
-    run(planes, fleet, body)
+    run(bed, fleet, body)
 
 
-def test_killed_mid_burst_resumes_without_a_second_scale_up(planes: Planes, tmp_path: Path) -> None:
-    fleet = Fleet.unique()
+def test_killed_mid_burst_resumes_without_a_second_scale_up(bed: Bed, tmp_path: Path) -> None:
+    fleet = bed.fleet()
+    planes = bed.planes
 
-    async def body(h: Harness) -> None:
+    async def body(h: BedHarness) -> None:
         first = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet), identity="burstd-a").start()
         second = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet), identity="burstd-b")
         try:
@@ -276,9 +297,9 @@ def test_killed_mid_burst_resumes_without_a_second_scale_up(planes: Planes, tmp_
             assert h.recorder.md_replicas.values[len(before) - 1 :] == [nodes], h.recorder.md_replicas.values
             assert h.recorder.phase_history()[-1] == "Bursting"
             assert "resumed in phase Bursting" in second.log()
-            machines = await h.capi.machines()
+            machines = await h.machines()
             assert len(machines) == nodes  # no machine forgotten, none added
-            assert h.capi.machines_created == nodes
+            assert h.recorder.machine_ledger.created == nodes
 
             await h.karmada.set_demand(fleet.initial_replicas)
             await until(
@@ -294,13 +315,14 @@ def test_killed_mid_burst_resumes_without_a_second_scale_up(planes: Planes, tmp_
             first.close()
             second.close()
 
-    run(planes, fleet, body)
+    run(bed, fleet, body)
 
 
-def test_two_processes_only_the_leader_writes(planes: Planes, tmp_path: Path) -> None:
-    fleet = Fleet.unique()
+def test_two_processes_only_the_leader_writes(bed: Bed, tmp_path: Path) -> None:
+    fleet = bed.fleet()
+    planes = bed.planes
 
-    async def body(h: Harness) -> None:
+    async def body(h: BedHarness) -> None:
         a = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet), identity="burstd-a").start()
         b = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet), identity="burstd-b").start()
         try:
@@ -316,11 +338,7 @@ def test_two_processes_only_the_leader_writes(planes: Planes, tmp_path: Path) ->
             await until(h, "phase Bursting", phase_is(h, "Bursting"), leader)
             writers = {
                 e["reportingInstance"]
-                for plane, ns in (
-                    (planes.karmada, fleet.namespace),
-                    (planes.management, fleet.capi_namespace),
-                )
-                for e in await events(plane, ns)
+                for e in [*await events(planes.karmada, fleet.namespace), *await cloud_events(planes, fleet)]
             }
             assert writers == {leader.identity}, writers
             assert (follower.metric("burstd_evaluations_total", policy=fleet.policy_name) or 0) == 0
@@ -340,7 +358,7 @@ def test_two_processes_only_the_leader_writes(planes: Planes, tmp_path: Path) ->
             )
             late = {
                 e["reportingInstance"]
-                for e in await events(planes.management, fleet.capi_namespace)
+                for e in await cloud_events(planes, fleet)
                 if e["reason"] == "ScaledDown"
             }
             assert late == {follower.identity}, late
@@ -349,16 +367,17 @@ def test_two_processes_only_the_leader_writes(planes: Planes, tmp_path: Path) ->
             a.close()
             b.close()
 
-    run(planes, fleet, body)
+    run(bed, fleet, body)
 
 
 # ------------------------------------------------------------------------------------------ never fight
 
 
-def test_a_person_editing_the_weights_makes_burstd_hold_and_report(planes: Planes, tmp_path: Path) -> None:
-    fleet = Fleet.unique()
+def test_a_person_editing_the_weights_makes_burstd_hold_and_report(bed: Bed, tmp_path: Path) -> None:
+    fleet = bed.fleet()
+    planes = bed.planes
 
-    async def body(h: Harness) -> None:
+    async def body(h: BedHarness) -> None:
         proc = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet)).start()
         try:
             await h.karmada.set_demand(burst_demand(fleet))
@@ -403,13 +422,14 @@ def test_a_person_editing_the_weights_makes_burstd_hold_and_report(planes: Plane
         finally:
             proc.close()
 
-    run(planes, fleet, body)
+    run(bed, fleet, body)
 
 
-def test_dry_run_writes_nothing_and_says_what_it_would_write(planes: Planes, tmp_path: Path) -> None:
-    fleet = Fleet.unique()
+def test_dry_run_writes_nothing_and_says_what_it_would_write(bed: Bed, tmp_path: Path) -> None:
+    fleet = bed.fleet()
+    planes = bed.planes
 
-    async def body(h: Harness) -> None:
+    async def body(h: BedHarness) -> None:
         pp_before = await h.karmada_kube.get(PROPAGATION_POLICIES, fleet.workload, fleet.namespace)
         proc = BurstdProcess(
             planes, fleet, tmp_path, policy_yaml(fleet), dry_run=True, debug_endpoints=True
@@ -424,7 +444,7 @@ def test_dry_run_writes_nothing_and_says_what_it_would_write(planes: Planes, tmp
             pp = await h.karmada_kube.get(PROPAGATION_POLICIES, fleet.workload, fleet.namespace)
             assert pp["metadata"]["resourceVersion"] == pp_before["metadata"]["resourceVersion"]
             assert await list_config_maps(planes.management, fleet.burstd_namespace) == []
-            assert await events(planes.management, fleet.capi_namespace) == []
+            assert await cloud_events(planes, fleet) == []
             assert await events(planes.karmada, fleet.namespace) == []
             assert await lease(planes.management, fleet.burstd_namespace) is None
             assert proc.metric("burstd_dry_run") == 1.0
@@ -434,13 +454,14 @@ def test_dry_run_writes_nothing_and_says_what_it_would_write(planes: Planes, tmp
         finally:
             proc.close()
 
-    run(planes, fleet, body)
+    run(bed, fleet, body)
 
 
-def test_once_evaluates_saves_releases_and_exits(planes: Planes, tmp_path: Path) -> None:
-    fleet = Fleet.unique()
+def test_once_evaluates_saves_releases_and_exits(bed: Bed, tmp_path: Path) -> None:
+    fleet = bed.fleet()
+    planes = bed.planes
 
-    async def body(h: Harness) -> None:
+    async def body(h: BedHarness) -> None:
         proc = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet)).start("--once")
         try:
             code = await asyncio.to_thread(proc.wait_exit, 60.0)
@@ -455,4 +476,4 @@ def test_once_evaluates_saves_releases_and_exits(planes: Planes, tmp_path: Path)
         finally:
             proc.close()
 
-    run(planes, fleet, body)
+    run(bed, fleet, body)

@@ -6,19 +6,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .bed import Bed, BedHarness
 from .burstd_process import BurstdProcess
-from .fleet import Fleet, policy_yaml
-from .harness import Harness, Planes
-from .test_daemon import assert_each_write_on_its_own_server, burst_demand, events, phase_is, run, until
+from .fleet import policy_yaml
+from .test_daemon import (
+    assert_each_write_on_its_own_server,
+    burst_demand,
+    cloud_events,
+    events,
+    phase_is,
+    run,
+    until,
+)
 
 
-def test_a_policy_added_on_a_running_policys_targets_is_held_and_reported(
-    planes: Planes, tmp_path: Path
-) -> None:
-    fleet = Fleet.unique()
+def test_a_policy_added_on_a_running_policys_targets_is_held_and_reported(bed: Bed, tmp_path: Path) -> None:
+    fleet = bed.fleet()
+    planes = bed.planes
     copy = "aaa-copy"  # sorts before the running policy: being read first does not take its targets
 
-    async def body(h: Harness) -> None:
+    async def body(h: BedHarness) -> None:
         proc = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet)).start()
         policy_file = proc.workdir / "policy.yaml"
         try:
@@ -46,11 +53,7 @@ def test_a_policy_added_on_a_running_policys_targets_is_held_and_reported(
             assert proc.running
 
             pp = [e for e in await events(planes.karmada, fleet.namespace) if e["reason"] == "PolicyConflict"]
-            md = [
-                e
-                for e in await events(planes.management, fleet.capi_namespace)
-                if e["reason"] == "PolicyConflict"
-            ]
+            md = [e for e in await cloud_events(planes, fleet) if e["reason"] == "PolicyConflict"]
             assert [(e["type"], e["regarding"]["kind"], e["regarding"]["name"]) for e in pp] == [
                 ("Warning", "PropagationPolicy", fleet.workload)
             ]
@@ -64,4 +67,4 @@ def test_a_policy_added_on_a_running_policys_targets_is_held_and_reported(
         finally:
             proc.close()
 
-    run(planes, fleet, body)
+    run(bed, fleet, body)

@@ -9,16 +9,17 @@ from pathlib import Path
 import pytest
 from integration.prometheus_server import Exporter, PrometheusSetupError, start_prometheus
 
+from .bed import Bed, BedHarness
 from .burstd_process import BurstdProcess
-from .fleet import Fleet, policy_yaml
-from .harness import Harness, Planes
+from .fleet import policy_yaml
 from .test_daemon import assert_each_write_on_its_own_server, phase_is, rounds_pass, run, until
 
 QUERY = "max(burstd_e2e_queue_depth)"
 
 
-def test_a_promql_signal_starts_and_ends_a_burst(planes: Planes, tmp_path: Path) -> None:
-    fleet = Fleet.unique()
+def test_a_promql_signal_starts_and_ends_a_burst(bed: Bed, tmp_path: Path) -> None:
+    fleet = bed.fleet()
+    planes = bed.planes
     exporter = Exporter({'burstd_e2e_queue_depth{queue="orders"}': 0})
     with contextlib.ExitStack() as stack:
         stack.callback(exporter.stop)
@@ -35,7 +36,7 @@ def test_a_promql_signal_starts_and_ends_a_burst(planes: Planes, tmp_path: Path)
             scale_in=[{"promql": QUERY, "below": 10, "for": "2s"}],
         )
 
-        async def body(h: Harness) -> None:
+        async def body(h: BedHarness) -> None:
             proc = BurstdProcess(
                 planes, fleet, tmp_path, policy, settings={"prometheus": {"url": prom.url}}
             ).start()
@@ -64,4 +65,4 @@ def test_a_promql_signal_starts_and_ends_a_burst(planes: Planes, tmp_path: Path)
             finally:
                 proc.close()
 
-        run(planes, fleet, body)
+        run(bed, fleet, body)

@@ -6,16 +6,17 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from .bed import Bed, BedHarness
 from .burstd_process import BurstdProcess
-from .fleet import Fleet, policy_yaml
-from .harness import Harness, Planes
+from .fleet import policy_yaml
 from .test_daemon import burst_demand, phase_is, rounds_pass, run, until
 
 
-def test_policy_edits_are_reloaded_and_a_broken_one_is_refused(planes: Planes, tmp_path: Path) -> None:
-    fleet = Fleet.unique()
+def test_policy_edits_are_reloaded_and_a_broken_one_is_refused(bed: Bed, tmp_path: Path) -> None:
+    fleet = bed.fleet()
+    planes = bed.planes
 
-    async def body(h: Harness) -> None:
+    async def body(h: BedHarness) -> None:
         proc = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet)).start()
         policy_file = proc.workdir / "policy.yaml"
         assert policy_file.read_text() == policy_yaml(fleet)
@@ -52,4 +53,4 @@ def test_policy_edits_are_reloaded_and_a_broken_one_is_refused(planes: Planes, t
         finally:
             proc.close()
 
-    run(planes, fleet, body)
+    run(bed, fleet, body)

@@ -166,9 +166,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _spawn(
-    argv: list[str], log: Path, env: Mapping[str, str] | None = None
-) -> subprocess.Popen[bytes]:
+def _spawn(argv: list[str], log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
     # setpriv (util-linux) execs the server with PR_SET_PDEATHSIG: if pytest dies without tearing down
     # (SIGKILL, CI timeout), the kernel kills the server too instead of leaving it holding its port.
     setpriv = shutil.which("setpriv")

@@ -771,3 +771,19 @@ def test_cluster_parser_keeps_its_messages() -> None:
         parse_cluster(edit(obj, "status.resourceSummary.allocatable.memory", DELETE), T0)
     with pytest.raises(TypeError, match=r"status\.resourceSummary\.allocated\.cpu must be a quantity"):
         parse_cluster(edit(obj, "status.resourceSummary.allocated.cpu", None), T0)
+
+
+def test_a_ready_cluster_without_nodes_has_no_room() -> None:
+    """What the real cluster status controller writes for a Ready member with no Nodes: zero quantities
+    are left out, so the summaries are empty (tests/e2e/test_real_members.py sees it on a real member)."""
+    for status in (
+        {"conditions": [{"type": "Ready", "status": "True"}], "resourceSummary": {}, "nodeSummary": {}},
+        {"conditions": [{"type": "Ready", "status": "True"}]},
+    ):
+        got = parse_cluster({"metadata": {"name": "tke-gz"}, "status": status}, T0)
+        assert (got.allocatable, got.allocated, got.allocating, got.ready) == (
+            Resources(0, 0),
+            Resources(0, 0),
+            Resources(0, 0),
+            True,
+        )
