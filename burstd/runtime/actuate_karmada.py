@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from burstd.kube.client import KubeClient
@@ -41,6 +41,7 @@ __all__ = [
     "PP_NAME_ANNOTATION",
     "KarmadaActuator",
     "list_owners",
+    "overflow_problem",
     "placement_problem",
     "static_weights",
     "weights_body",
@@ -131,6 +132,42 @@ def placement_problem(pp: Mapping[str, Any]) -> str | None:
             f"{what} sets weightPreference.dynamicWeight: {dynamic}, which makes Karmada ignore "
             "staticWeightList; remove dynamicWeight for shift.mode static-weights."
         )
+    return None
+
+
+def overflow_problem(pp: Mapping[str, Any], cloud_clusters: Sequence[str]) -> str | None:
+    """Why Karmada would not overflow this PP's replicas onto ``cloud_clusters`` (``shift.mode: overflow``),
+    if so (a full sentence). Karmada overflows only a Divided placement by available room (dynamic weight or
+    Aggregated) whose ``clusterAffinities`` term lists the cloud in ``overflowAffinities``; a plain
+    ``clusterAffinity`` over base and cloud spreads replicas onto the cloud whether or not the base has room."""
+    what = f"PropagationPolicy {dig(pp, 'metadata', 'namespace')}/{dig(pp, 'metadata', 'name')}"
+    placement = dig(pp, "spec", "placement") or {}
+    scheduling = placement.get("replicaScheduling") or {}
+    kind, division = scheduling.get("replicaSchedulingType"), scheduling.get("replicaDivisionPreference")
+    dynamic = dig(scheduling, "weightPreference", "dynamicWeight")
+    if kind != "Divided" or not (division == "Aggregated" or (division == "Weighted" and dynamic)):
+        return (
+            f"{what} must divide replicas by available room for shift.mode overflow: replicaSchedulingType: "
+            "Divided with replicaDivisionPreference: Weighted and weightPreference.dynamicWeight: "
+            f"AvailableReplicas (it has {kind or 'no replicaSchedulingType'} / "
+            f"{division or 'no replicaDivisionPreference'}{f' / {dynamic}' if dynamic else ''})."
+        )
+    terms = [t for t in placement.get("clusterAffinities") or [] if isinstance(t, Mapping)]
+    groups = [g for t in terms for g in t.get("overflowAffinities") or [] if isinstance(g, Mapping)]
+    if placement.get("clusterAffinity") is not None or not groups:
+        return (
+            f"{what} must put the base clusters in a spec.placement.clusterAffinities term and the cloud "
+            "clusters in that term's overflowAffinities (Karmada 1.18 or later) for shift.mode overflow; "
+            "without them Karmada places replicas on the cloud whether or not the base has room."
+        )
+    if all(set(g) <= {"affinityName", "clusterNames"} for g in groups):
+        named = {str(n) for g in groups for n in g.get("clusterNames") or []}
+        missing = sorted(set(cloud_clusters) - named)
+        if missing:
+            return (
+                f"{what} does not name cloud cluster {', '.join(missing)} in its overflowAffinities: Karmada "
+                "would never place replicas there."
+            )
     return None
 
 
@@ -257,7 +294,8 @@ class KarmadaActuator:
         return ActionResult(action, "applied", f"Event {action.code} on {regarding}")
 
     async def problems(self, policy: BurstPolicy) -> list[str]:
-        """Why a workload of ``policy`` cannot be managed: PP missing; for static weights, its placement."""
+        """Why a workload of ``policy`` cannot be managed: PP missing, or a placement that does not do what
+        the shift mode needs (static weights, or overflow onto the cloud clusters)."""
         out: list[str] = []
         for workload in policy.spec.workloads:
             ref = workload.propagation_policy
@@ -271,6 +309,8 @@ class KarmadaActuator:
                 continue
             if policy.spec.shift.mode == "static-weights":
                 problem = placement_problem(pp)
-                if problem is not None:
-                    out.append(problem)
+            else:
+                problem = overflow_problem(pp, [p.cluster for p in policy.spec.burst.pools])
+            if problem is not None:
+                out.append(problem)
         return out

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from burstd.sim.karmada import moves, overflow_fresh, overflow_scale, webster
+from burstd.engine.webster import webster
+from burstd.sim.karmada import moves, overflow
 
 
 class Binding:
@@ -39,13 +40,19 @@ class Binding:
                 return 0
             new = webster(desired, self.weights)
         else:
-            placed = sum(old.values())
-            if self._fresh:
-                new = overflow_fresh(desired, capacity, self.base, self.cloud)
-            elif desired != placed:
-                new = overflow_scale(old, desired, capacity, self.base, self.cloud)
-            else:
+            # Karmada reschedules when the replicas differ from what is assigned (a scale, or a retry of
+            # an unschedulable binding) or a rebalance was asked for; never for a cluster's status alone.
+            if not self._fresh and desired == sum(old.values()):
                 return 0
+            # Each cluster's status shows what it holds minus what this binding has there (running or
+            # pending): the simulated clusters run nothing else.
+            free = {c: max(0, capacity.get(c, 0) - old.get(c, 0)) for c in (*self.base, *self.cloud)}
+            placed = overflow(old, desired, free, (self.base, self.cloud), fresh=self._fresh)
+            if placed is None:
+                # Unschedulable: the binding keeps its assignment (and a rebalance stays pending).
+                self.unscheduled = max(0, desired - sum(old.values()))
+                return 0
+            new = placed
         self._dirty = False
         self._fresh = False
         self._desired = desired

@@ -10,10 +10,10 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from burstd.engine.webster import webster
 from burstd.model.world import Resources
 from burstd.policy.spec import BurstPolicy
 from burstd.sim.fleet import POOL_DEFAULTS, PoolSim, SimulatedFleet
-from burstd.sim.karmada import webster
 from burstd.sim.trace import Trace, parse_base_replicas, resolve_base_replicas, scale_to_replicas
 
 

@@ -100,6 +100,8 @@ class DivisionCheck:
             return  # the scheduler has not seen this version yet
         replicas = int(rb["spec"].get("replicas") or 0)
         weights = {c: w for c, w in static_weights(rb).items() if w > 0}
+        if not weights:
+            return  # not divided by static weights (overflow mode's dynamic weights): not this check's
         got = {c: n for c, n in scheduled_clusters(rb).items() if n > 0}
         self.samples += 1
         predicted = karmada_division(
@@ -129,14 +131,39 @@ class CapacityCheck:
     samples: int = 0
     violations: list[str] = field(default_factory=list)
 
-    def observe(self, assigned: int, ready_before: int, ready_after: int, at: float) -> None:
+    def observe(
+        self,
+        assigned: int,
+        before: list[dict[str, Any]],
+        after: list[dict[str, Any]],
+        at: float,
+        context: str,
+    ) -> None:
         self.samples += 1
+        ready_before, ready_after = sum(map(machine_ready, before)), sum(map(machine_ready, after))
         room = max(ready_before, ready_after) * self.replicas_per_node
         if assigned > room:
             self.violations.append(
                 f"t={at:.2f}: {assigned} replicas assigned to {self.cluster}, Ready capacity {room} "
-                f"({ready_before}->{ready_after} Ready nodes)"
+                f"({ready_before}->{ready_after} Ready nodes; {context}; Machines {describe(after)})"
             )
+
+
+def describe(machines: Iterable[Mapping[str, Any]]) -> str:
+    """``name: phase, Ready=..., nodeRef, deleting`` for each Machine (for failure messages)."""
+    out = []
+    for m in machines:
+        status = m.get("status") or {}
+        ready = next(
+            (c.get("status") for c in status.get("conditions") or [] if c.get("type") == "Ready"), "-"
+        )
+        flags = [f"phase={status.get('phase')}", f"Ready={ready}"]
+        if status.get("nodeRef"):
+            flags.append("nodeRef")
+        if m["metadata"].get("deletionTimestamp"):
+            flags.append("deleting")
+        out.append(f"{m['metadata']['name']} ({', '.join(flags)})")
+    return "; ".join(out) or "none"
 
 
 class BedRecorder(Recorder):
@@ -165,6 +192,5 @@ class BedRecorder(Recorder):
         self.machine_ledger.observe(after, now)
         self.division_check.observe(rb, now)
         assigned = scheduled_clusters(rb).get(self.fleet.cloud_cluster, 0)
-        self.capacity_check.observe(
-            assigned, sum(map(machine_ready, before)), sum(map(machine_ready, after)), now
-        )
+        context = f"phase {(self.phase_history() or ['?'])[-1]}, weights {static_weights(rb)}"
+        self.capacity_check.observe(assigned, before, after, now, context)

@@ -4,6 +4,7 @@ MachineDeployment managed by Cluster Autoscaler is refused, never scaled."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -35,6 +36,7 @@ def test_the_machines_burstd_marks_are_the_ones_the_machineset_removes(bed: Bed,
 
     async def body(h: BedHarness) -> None:
         proc = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet)).start()
+        policy_file = proc.workdir / "policy.yaml"
         try:
             await until(h, "Idle", phase_is(h, "Idle"), proc)
             await h.karmada.set_demand(fleet.base_capacity + 3 * per_node - 4)
@@ -44,16 +46,13 @@ def test_the_machines_burstd_marks_are_the_ones_the_machineset_removes(bed: Bed,
             await until(h, "phase Bursting", phase_is(h, "Bursting"), proc, 60)
             peak = h.recorder.md_replicas.last or 0
 
-            # demand falls to what one cloud node holds: burstd drains replicas off some nodes, marks those
-            # Machines and scales the MachineDeployment down; the real MachineSet picks its victims
-            await h.karmada.set_demand(fleet.base_capacity + per_node // 2)
+            # the pool may now hold one node: burstd drains replicas off the others, marks those Machines
+            # and scales the MachineDeployment down; the real MachineSet picks its victims
+            policy_file.write_text(policy_yaml(dataclasses.replace(fleet, pool_max_nodes=1)))
             await until(
                 h,
-                "the pool shrank and its Machines went",
-                lambda: (
-                    0 < (h.recorder.md_replicas.last or 0) < peak
-                    and len(h.recorder.machine_ledger.gone) >= peak - (h.recorder.md_replicas.last or 0)
-                ),
+                "the pool shrank to one node and the others went",
+                lambda: h.recorder.md_replicas.last == 1 and len(h.recorder.machine_ledger.gone) >= peak - 1,
                 proc,
                 120,
             )
@@ -82,22 +81,32 @@ def test_a_cluster_autoscaler_machinedeployment_is_refused(bed: Bed, tmp_path: P
         proc = BurstdProcess(planes, fleet, tmp_path, policy_yaml(fleet)).start()
         try:
             await h.karmada.set_demand(burst_demand(fleet))
-
-            async def refused() -> bool:
-                return any(
-                    e["reason"] == "RefusedAutoscalerManaged" for e in await cloud_events(planes, fleet)
-                )
-
-            await until(h, "a RefusedAutoscalerManaged Event", refused, proc, 60)
-            await rounds_pass(h, proc, 3)
+            await until(
+                h,
+                "the policy held for its target",
+                lambda: (
+                    proc.metric("burstd_policy_held", policy=fleet.policy_name, reason="RefusedTarget") == 1.0
+                ),
+                proc,
+                60,
+            )
+            # the burst is wanted, and the refusal stands round after round (burstd's own round counter)
+            rounds = proc.metric("burstd_rounds_total") or 0
+            await until(
+                h, "3 more rounds", lambda: (proc.metric("burstd_rounds_total") or 0) >= rounds + 3, proc
+            )
+            assert proc.metric("burstd_policy_held", policy=fleet.policy_name, reason="RefusedTarget") == 1.0
+            log = proc.log()
+            what = (
+                f"MachineDeployment {fleet.capi_namespace}/{fleet.machine_deployment} is managed by Cluster"
+            )
+            assert what in log
+            assert CA_MIN in log
+            assert "remove both annotations" in log
+            assert log.count("is held until its targets can be managed") == 1  # said once, not every round
+            assert proc.metric("burstd_evaluations_total", policy=fleet.policy_name) is None
             assert h.recorder.md_replicas.values == [0]
             assert h.recorder.machine_ledger.created == 0
-            event = next(
-                e for e in await cloud_events(planes, fleet) if e["reason"] == "RefusedAutoscalerManaged"
-            )
-            assert event["type"] == "Warning"
-            assert CA_MIN in event["note"]
-            assert "remove both annotations" in event["note"]
             assert fleet.cloud_cluster not in (h.recorder.binding_clusters.last or {})
         finally:
             proc.close()

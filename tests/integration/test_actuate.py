@@ -692,9 +692,10 @@ def test_preflight_names_every_unmanageable_object(control_plane: ControlPlane) 
     ]
     bp = policy(ns, pools=pools, workloads=("good", "gone", "aggregated", "dynamic"))
     clean = policy(ns, pools=pools[:1], workloads=("good",))
-    overflow = policy(ns, pools=pools[:1], workloads=("dynamic",), mode="overflow")
+    overflow = policy(ns, pools=pools[:1], workloads=("overflowing",), mode="overflow")
+    not_overflowing = policy(ns, pools=pools[:1], workloads=("dynamic", "good", "elsewhere"), mode="overflow")
 
-    async def body(env: Env) -> tuple[list[str], list[str], list[str]]:
+    async def body(env: Env) -> tuple[list[str], list[str], list[str], list[str]]:
         await env.kube.create(MACHINE_DEPLOYMENTS, machine_deployment("ok", 0), ns)
         ca = machine_deployment("ca-md", 1)
         ca["metadata"]["annotations"] = {CA_MIN_SIZE: "1", CA_MAX_SIZE: "4"}
@@ -707,10 +708,26 @@ def test_preflight_names_every_unmanageable_object(control_plane: ControlPlane) 
         await env.kube.create(PROPAGATION_POLICIES, aggregated, ns)
         dynamic = propagation_policy("dynamic", ns, weightPreference={"dynamicWeight": "AvailableReplicas"})
         await env.kube.create(PROPAGATION_POLICIES, dynamic, ns)
+        for name, cloud in (("overflowing", "cloud-ok"), ("elsewhere", "cloud-other")):
+            pp = propagation_policy(name, ns, weightPreference={"dynamicWeight": "AvailableReplicas"})
+            del pp["spec"]["placement"]["clusterAffinity"]
+            pp["spec"]["placement"]["clusterAffinities"] = [
+                {
+                    "affinityName": "base",
+                    "clusterNames": ["base"],
+                    "overflowAffinities": [{"affinityName": "cloud", "clusterNames": [cloud]}],
+                }
+            ]
+            await env.kube.create(PROPAGATION_POLICIES, pp, ns)
         act = env.actuator()
-        return await act.preflight(bp), await act.preflight(clean), await act.preflight(overflow)
+        return (
+            await act.preflight(bp),
+            await act.preflight(clean),
+            await act.preflight(overflow),
+            await act.preflight(not_overflowing),
+        )
 
-    problems, none, overflow_problems = run(control_plane, body)
+    problems, none, overflow_problems, not_overflowing_problems = run(control_plane, body)
     text = json.dumps(problems)
     assert len(problems) == 6, problems
     assert f"MachineDeployment {ns}/missing-md (pool missing) does not exist" in text
@@ -721,7 +738,14 @@ def test_preflight_names_every_unmanageable_object(control_plane: ControlPlane) 
     assert f"PropagationPolicy {ns}/dynamic sets weightPreference.dynamicWeight" in text
     assert all(p.endswith(".") for p in problems)
     assert none == []
-    assert overflow_problems == []  # overflow mode uses dynamic weights on purpose
+    assert overflow_problems == []  # overflow mode uses dynamic weights and overflowAffinities on purpose
+    # a plain clusterAffinity with dynamic weights spreads onto the cloud whether or not the base has room;
+    # static weights never overflow; an overflow group without the pool's cloud cluster never reaches it
+    text = json.dumps(not_overflowing_problems)
+    assert len(not_overflowing_problems) == 3, not_overflowing_problems
+    assert f"PropagationPolicy {ns}/dynamic must put the base clusters in a spec.placement" in text
+    assert f"PropagationPolicy {ns}/good must divide replicas by available room" in text
+    assert f"PropagationPolicy {ns}/elsewhere does not name cloud cluster cloud-ok" in text
 
 
 # ------------------------------------------------------------------- late writes of a deposed leader

@@ -1,4 +1,4 @@
-"""Karmada division: Webster for static weights, the sticky overflow assignment, replica moves."""
+"""Karmada division: Webster for static weights, the overflow tiers, replica moves."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from burstd.sim.karmada import moves, overflow_fresh, overflow_scale, webster
+from burstd.sim.binding import Binding
+from burstd.sim.karmada import moves, overflow, webster
 
 
 def naive_webster(total: int, weights: dict[str, int]) -> dict[str, int]:
@@ -45,28 +46,59 @@ def test_matches_seat_by_seat_division(total: int, weights: dict[str, int]) -> N
     assert webster(total, weights) == naive_webster(total, weights)
 
 
-BASE = ("idc-1",)
-CLOUD = ("tke", "ack")
+TIERS = (("idc-1",), ("tke", "ack"))
 
 
-def test_overflow_scale_up_fills_the_base_then_the_cloud_by_room() -> None:
-    capacity = {"idc-1": 10, "tke": 14, "ack": 7}
-    assert overflow_scale({}, 8, capacity, BASE, CLOUD) == {"idc-1": 8, "tke": 0, "ack": 0}
-    assert overflow_scale({"idc-1": 8}, 13, capacity, BASE, CLOUD) == {"idc-1": 10, "tke": 2, "ack": 1}
-    # more than fits: the rest stays unassigned (the caller counts it unschedulable)
-    full = overflow_scale({"idc-1": 10, "tke": 2, "ack": 1}, 40, capacity, BASE, CLOUD)
-    assert full == {"idc-1": 10, "tke": 14, "ack": 7}
+def test_overflow_fills_the_base_then_the_cloud_by_free_room() -> None:
+    assert overflow({}, 8, {"idc-1": 10, "tke": 14, "ack": 7}, TIERS) == {"idc-1": 8}
+    # the base holds 8 + 2 free; the cloud's 3 are spread by free room, 14:7
+    free = {"idc-1": 2, "tke": 14, "ack": 7}
+    assert overflow({"idc-1": 8}, 13, free, TIERS) == {"idc-1": 10, "tke": 2, "ack": 1}
 
 
-def test_overflow_is_sticky_and_scales_down_in_proportion() -> None:
-    capacity = {"idc-1": 10, "tke": 14, "ack": 7}
+def test_overflow_is_all_or_nothing() -> None:
+    current = {"idc-1": 10, "tke": 2, "ack": 1}
+    free = {"idc-1": 0, "tke": 12, "ack": 6}
+    # 10 + 14 + 7 = 31 fit: 40 do not, so the scheduler changes nothing (not 31 placed and 9 pending)
+    assert overflow(current, 40, free, TIERS) is None
+    assert overflow(current, 31, free, TIERS) == {"idc-1": 10, "tke": 14, "ack": 7}
+
+
+def test_overflow_scale_down_empties_the_cloud_first() -> None:
     current = {"idc-1": 10, "tke": 10, "ack": 5}
-    down = overflow_scale(current, 15, capacity, BASE, CLOUD)
-    assert down == {"idc-1": 6, "tke": 6, "ack": 3}
-    assert all(down[c] <= current[c] for c in down)
-    # the base has room again, but nothing moves back without a rebalance
-    assert overflow_scale(down, 15, capacity, BASE, CLOUD) == down
-    assert overflow_fresh(15, capacity, BASE, CLOUD) == {"idc-1": 10, "tke": 3, "ack": 2}
+    free = {"idc-1": 0, "tke": 4, "ack": 2}
+    # not in proportion (6/6/3): the base keeps its 10, the cloud's 5 are divided by its assignment 10:5
+    assert overflow(current, 15, free, TIERS) == {"idc-1": 10, "tke": 3, "ack": 2}
+    assert overflow(current, 8, free, TIERS) == {"idc-1": 8}
+
+
+def test_overflow_moves_replicas_back_at_any_reschedule() -> None:
+    current = {"idc-1": 10, "tke": 3, "ack": 2}
+    # the base has 6 free again: a scale by one puts every replica on the base
+    assert overflow(current, 16, {"idc-1": 6, "tke": 11, "ack": 5}, TIERS) == {"idc-1": 16}
+    # a fresh division (a WorkloadRebalancer) at the same count: the base takes what it holds (10 + 2),
+    # the cloud the rest by its available replicas (free + assigned, 14:7)
+    free = {"idc-1": 2, "tke": 11, "ack": 5}
+    assert overflow(current, 15, free, TIERS, fresh=True) == {"idc-1": 12, "tke": 2, "ack": 1}
+
+
+def test_the_binding_reschedules_on_a_scale_or_a_rebalance_not_on_room() -> None:
+    b = Binding("overflow", ["idc-1"], ["tke"])
+    b.update(10, {"idc-1": 10, "tke": 0})
+    assert b.assigned == {"idc-1": 10}
+    assert b.update(14, {"idc-1": 10, "tke": 16}) == 0
+    assert b.assigned == {"idc-1": 10, "tke": 4}
+    # the base grows: a cluster's status alone reschedules nothing
+    assert b.update(14, {"idc-1": 20, "tke": 16}) == 0
+    assert b.assigned == {"idc-1": 10, "tke": 4}
+    b.rebalance()
+    assert b.update(14, {"idc-1": 20, "tke": 16}) == 4
+    assert b.assigned == {"idc-1": 14}
+    # more than fits: the binding keeps its assignment, all 40 - 14 count as unschedulable
+    assert b.update(40, {"idc-1": 20, "tke": 16}) == 0
+    assert (b.assigned, b.unscheduled) == ({"idc-1": 14}, 26)
+    assert b.update(36, {"idc-1": 20, "tke": 16}) == 0
+    assert (b.assigned, b.unscheduled) == ({"idc-1": 20, "tke": 16}, 0)
 
 
 def test_moves_count_only_replicas_that_changed_cluster() -> None:

@@ -97,7 +97,7 @@ def test_cluster_status_lags_by_the_refresh_period() -> None:
     assert at[670.0].clusters["idc-1"].observed_at == s.epoch + 670.0  # the 60 s tick after 610 s
 
 
-def test_overflow_mode_places_by_room_and_rebalances() -> None:
+def test_overflow_mode_places_by_room_and_scales_down_from_the_cloud() -> None:
     policy = make_policy(shift={"mode": "overflow"})
     s = scenario([(0.0, 5.0), (600.0, 24.0), (1800.0, 12.0)], 3600, policy=policy)
     seen: dict[float, World] = {}
@@ -114,11 +114,12 @@ def test_overflow_mode_places_by_room_and_rebalances() -> None:
     r = run_burstd(s, decider)
     assert seen[600.0].workloads[0].replicas_by_cluster == {"idc-1": 10, "cloud-a": 14}
     assert seen[600.0].workloads[0].unschedulable_replicas == 0
-    # scale-down in proportion: 12 of 24 -> 5 on the base, 7 on the cloud; sticky until the rebalance
-    assert seen[1800.0].workloads[0].replicas_by_cluster == {"idc-1": 5, "cloud-a": 7}
-    assert seen[2340.0].workloads[0].replicas_by_cluster == {"idc-1": 5, "cloud-a": 7}
+    # scale-down empties the cloud first (the base keeps its 10; not 5 + 7 in proportion); the rebalance
+    # finds the base full and moves nothing
+    assert seen[1800.0].workloads[0].replicas_by_cluster == {"idc-1": 10, "cloud-a": 2}
+    assert seen[2340.0].workloads[0].replicas_by_cluster == {"idc-1": 10, "cloud-a": 2}
     assert seen[2460.0].workloads[0].replicas_by_cluster == {"idc-1": 10, "cloud-a": 2}
-    assert r.replica_moves == 5
+    assert r.replica_moves == 0
     assert r.unserved_replica_seconds == 0
     assert r.details["actions_by_kind"] == {"Rebalance": 1, "ScalePool": 1}
 
@@ -129,10 +130,13 @@ def test_overflow_unschedulable_until_nodes_are_ready() -> None:
     decider = Scripted(s.epoch, [(600.0, "cloud-a", 2)])
     r = run_burstd(s, decider)
     at = dict(zip(decider.calls, decider.worlds, strict=True))
-    assert at[660.0].workloads[0].unschedulable_replicas == 14
+    # all or nothing: 24 do not fit before the nodes are Ready, so the binding keeps its 5 on the base (the
+    # base's 5 more free replicas are not used either) and 19 are unschedulable
+    assert at[660.0].workloads[0].replicas_by_cluster == {"idc-1": 5}
+    assert at[660.0].workloads[0].unschedulable_replicas == 19
     assert at[780.0].workloads[0].unschedulable_replicas == 0
     assert at[780.0].workloads[0].replicas_by_cluster == {"idc-1": 10, "cloud-a": 14}
-    assert r.unserved_replica_seconds == 14 * 180
+    assert r.unserved_replica_seconds == 19 * 180
 
 
 def test_marked_machines_go_first() -> None:
