@@ -32,6 +32,7 @@ from burstd.model.world import (
     World,
 )
 from burstd.policy.spec import BurstPolicy, parse_document
+from burstd.sim.karmada import overflow
 
 REQUEST = Resources(cpu=1.0, memory=2 * 2**30)
 
@@ -132,6 +133,8 @@ class ToyFleet:
     budget: FleetBudget = field(default_factory=FleetBudget)
     #: overflow mode only: where Karmada placed the replicas (see :meth:`schedule`)
     placed: dict[str, int] = field(default_factory=dict)
+    #: overflow mode only: the demand ``placed`` was scheduled for (None: not yet, or refused)
+    scheduled_for: int | None = None
     rebalances: int = 0
     history: list[tuple[float, Decision, World]] = field(default_factory=list)
     #: the weight lists are owned by burstd alone (``WorkloadState.weights_by_burstd``)
@@ -189,22 +192,22 @@ class ToyFleet:
         return ["idc-1", *sorted({p.cluster for p in self.policy.spec.burst.pools})]
 
     def schedule(self, *, fresh: bool = False) -> None:
-        """Overflow mode: Karmada's steady assignment with overflow affinities. New replicas fill the base,
-        then spill onto cloud clusters with free Ready room; what fits nowhere stays unschedulable; a
-        scale-down takes replicas from the cloud first; nothing moves back unless rebalanced (``fresh``)."""
+        """Overflow mode: the real scheduler's placement with overflow affinities (``burstd.sim.karmada.
+        overflow``, checked against karmada-scheduler in tests/e2e/test_karmada_overflow.py), one tier per
+        cluster: all of the replicas or, when they do not all fit, the previous assignment unchanged. Like
+        the real scheduler, it schedules again only when the replicas changed, after a refusal (its retry),
+        or for a WorkloadRebalancer (``fresh``): never because a cluster got room."""
         if not self.overflow:
             return
-        placed = {} if fresh else dict(self.placed)
-        extra = sum(placed.values()) - self.demand
-        for cluster in reversed(self.clusters()):
-            take = min(max(extra, 0), placed.get(cluster, 0))
-            placed[cluster] = placed.get(cluster, 0) - take
-            extra -= take
-        for cluster in self.clusters():
-            need = self.demand - sum(placed.values())
-            free = max(0, self.capacity(cluster) - placed.get(cluster, 0))
-            placed[cluster] = placed.get(cluster, 0) + min(need, free)
+        if not fresh and self.scheduled_for == self.demand:
+            return
+        free = {c: max(0, self.capacity(c) - self.placed.get(c, 0)) for c in self.clusters()}
+        placed = overflow(self.placed, self.demand, free, [[c] for c in self.clusters()], fresh=fresh)
+        if placed is None:
+            self.scheduled_for = None  # refused: retried next time
+            return
         self.placed = {c: n for c, n in placed.items() if n > 0}
+        self.scheduled_for = self.demand
 
     def assignment(self) -> dict[str, int]:
         if self.overflow:
