@@ -24,17 +24,9 @@
 # the same release: that list is GENERATED from the two go.mod files, never hard-coded.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-say() { printf '[build-capi] %s\n' "$*" >&2; }
-die() { printf '[build-capi] ERROR: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=scripts/testenv/lib.sh
 . "$HERE/lib.sh"
-
-CHECK=0
-case "${1:-}" in
-  --check) CHECK=1 ;;
-  "") ;;
-  *) die "usage: $0 [--check]" ;;
-esac
+testenv_args build-capi "$@"
 
 VERSION="${BURSTD_CAPI_VERSION:-v1.14.2}"
 [[ "$VERSION" =~ ^v1\.[0-9]+\.[0-9]+$ ]] || die "BURSTD_CAPI_VERSION must look like v1.Y.Z (got '$VERSION')"

@@ -21,17 +21,9 @@
 #   source.sha256                 the tarball's digest: a different tarball means a rebuild
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-say() { printf '[build-karmada] %s\n' "$*" >&2; }
-die() { printf '[build-karmada] ERROR: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=scripts/testenv/lib.sh
 . "$HERE/lib.sh"
-
-CHECK=0
-case "${1:-}" in
-  --check) CHECK=1 ;;
-  "") ;;
-  *) die "usage: $0 [--check]" ;;
-esac
+testenv_args build-karmada "$@"
 
 VERSION="${BURSTD_KARMADA_VERSION:-v1.18.2}"
 SHARED="${BURSTD_SHARED:-$(cd "$HERE/../../.." && pwd)/shared}"

@@ -18,17 +18,9 @@
 # through the module proxy), never hard-coded. Progress goes to stderr; only the path goes to stdout.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-say() { printf '[build-kube-apiserver] %s\n' "$*" >&2; }
-die() { printf '[build-kube-apiserver] ERROR: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=scripts/testenv/lib.sh
 . "$HERE/lib.sh"
-
-CHECK=0
-case "${1:-}" in
-  --check) CHECK=1 ;;
-  "") ;;
-  *) die "usage: $0 [--check]" ;;
-esac
+testenv_args build-kube-apiserver "$@"
 
 KUBE_VERSION="${BURSTD_KUBE_VERSION:-v1.35.4}"
 CACHE="$(testenv_cache)"

@@ -11,17 +11,9 @@
 # (after kube-apiserver) most packages are shared and the build is short.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-say() { printf '[build-kube-components] %s\n' "$*" >&2; }
-die() { printf '[build-kube-components] ERROR: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=scripts/testenv/lib.sh
 . "$HERE/lib.sh"
-
-CHECK=0
-case "${1:-}" in
-  --check) CHECK=1 ;;
-  "") ;;
-  *) die "usage: $0 [--check]" ;;
-esac
+testenv_args build-kube-components "$@"
 
 KUBE_VERSION="${BURSTD_KUBE_VERSION:-v1.35.4}"
 CACHE="$(testenv_cache)"

@@ -15,17 +15,9 @@
 # pod/fast stages: without stages kwok exits "no stages found"), wrapper-go.mod, version (written last).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-say() { printf '[build-kwok] %s\n' "$*" >&2; }
-die() { printf '[build-kwok] ERROR: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=scripts/testenv/lib.sh
 . "$HERE/lib.sh"
-
-CHECK=0
-case "${1:-}" in
-  --check) CHECK=1 ;;
-  "") ;;
-  *) die "usage: $0 [--check]" ;;
-esac
+testenv_args build-kwok "$@"
 
 VERSION="${BURSTD_KWOK_VERSION:-v0.8.0}"
 [[ "$VERSION" =~ ^v0\.[0-9]+\.[0-9]+$ ]] || die "BURSTD_KWOK_VERSION must look like v0.Y.Z (got '$VERSION')"

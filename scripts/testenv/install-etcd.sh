@@ -19,17 +19,9 @@
 # wrapper replaces each of them with the same release, a list GENERATED from server/v3's go.mod.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-say() { printf '[install-etcd] %s\n' "$*" >&2; }
-die() { printf '[install-etcd] ERROR: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=scripts/testenv/lib.sh
 . "$HERE/lib.sh"
-
-CHECK=0
-case "${1:-}" in
-  --check) CHECK=1 ;;
-  "") ;;
-  *) die "usage: $0 [--check]" ;;
-esac
+testenv_args install-etcd "$@"
 
 SOURCE="${BURSTD_ETCD_SOURCE:-go}"
 ETCD_VERSION="${BURSTD_ETCD_VERSION:-v3.6.16}"

@@ -7,19 +7,10 @@
 # tests/chaos/rig.py preloads the library into a burstd process (FAKETIME="+30s",
 # FAKETIME_DONT_FAKE_MONOTONIC=1): its wall clock runs ahead or behind, its monotonic clock does not.
 set -euo pipefail
-say() { printf '[install-faketime] %s\n' "$*" >&2; }
-die() { printf '[install-faketime] ERROR: %s\n' "$*" >&2; exit 1; }
-
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/testenv/lib.sh
 . "$HERE/lib.sh"
-
-CHECK=0
-case "${1:-}" in
-  --check) CHECK=1 ;;
-  "") ;;
-  *) die "usage: $0 [--check]" ;;
-esac
+testenv_args install-faketime "$@"
 
 MULTIARCH="$(python3 -c 'import sysconfig; print(sysconfig.get_config_var("MULTIARCH") or "")')"
 LIB="/usr/lib/${MULTIARCH}/faketime/libfaketime.so.1"

@@ -11,19 +11,10 @@
 # Debian package may try to start is neither needed nor relied on (containers often have no systemd).
 # Idempotent: an installed binary is left alone.
 set -euo pipefail
-say() { printf '[install-prometheus] %s\n' "$*" >&2; }
-die() { printf '[install-prometheus] ERROR: %s\n' "$*" >&2; exit 1; }
-
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/testenv/lib.sh
 . "$HERE/lib.sh"
-
-CHECK=0
-case "${1:-}" in
-  --check) CHECK=1 ;;
-  "") ;;
-  *) die "usage: $0 [--check]" ;;
-esac
+testenv_args install-prometheus "$@"
 
 report() {
   say "using $1 ($("$1" --version 2>&1 | head -n1))"

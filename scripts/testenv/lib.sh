@@ -1,6 +1,23 @@
 # shellcheck shell=bash
 # Helpers shared by scripts/testenv/*.sh. Source it; it defines functions only.
 
+# say/die: progress and fatal errors on stderr, prefixed with the script's name (set by testenv_args).
+say() { printf '[%s] %s\n' "${SCRIPT_NAME:-testenv}" "$*" >&2; }
+die() { printf '[%s] ERROR: %s\n' "${SCRIPT_NAME:-testenv}" "$*" >&2; exit 1; }
+
+# testenv_args NAME "$@": the calling builder's name (for say/die) and its one optional argument,
+# --check (sets CHECK=1: report only, exit 3 when the thing is missing).
+testenv_args() {
+  SCRIPT_NAME="$1"
+  shift
+  CHECK=0
+  case "${1:-}" in
+    --check) CHECK=1 ;;
+    "") ;;
+    *) die "usage: $0 [--check]" ;;
+  esac
+}
+
 # The cache root: binaries live OUTSIDE the repository, one directory per version.
 testenv_cache() { printf '%s\n' "${BURSTD_TESTENV_CACHE:-$HOME/.cache/burstd-testenv}"; }
 
