@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from integration.controlplane import ControlPlane, ControlPlaneError, start_control_plane
@@ -20,6 +21,8 @@ from testbed.karmada import KarmadaPlane
 
 from .bed import Bed
 from .harness import Planes
+
+T = TypeVar("T")
 
 _HERE = Path(__file__).resolve().parent
 
@@ -37,16 +40,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration)
 
 
-def _plane() -> Iterator[ControlPlane]:
-    """etcd + kube-apiserver (RBAC, static-token admin) on loopback with the Karmada and CAPI CRDs."""
+@contextlib.contextmanager
+def started(start: contextlib.AbstractContextManager[T]) -> Iterator[T]:
+    """Enter a test-environment context manager; a ``ControlPlaneError`` (a missing binary, a server that
+    did not come up) fails the test with its message: an error, never a skip, and no traceback noise."""
     with contextlib.ExitStack() as stack:
         failure = None
         try:
-            plane = stack.enter_context(start_control_plane())
+            value = stack.enter_context(start)
         except ControlPlaneError as exc:
             failure = str(exc)
         if failure is not None:  # outside the except block: no "during handling ..." noise
             pytest.fail(failure, pytrace=False)
+        yield value
+
+
+def _plane() -> Iterator[ControlPlane]:
+    """etcd + kube-apiserver (RBAC, static-token admin) on loopback with the Karmada and CAPI CRDs."""
+    with started(start_control_plane()) as plane:
         yield plane
 
 
@@ -93,14 +104,7 @@ def karmada() -> Iterator[KarmadaPlane]:
     karmada-controller-manager (``clusterStatus`` off: the harness writes member Cluster status)."""
     from testbed.karmada import start_karmada
 
-    with contextlib.ExitStack() as stack:
-        failure = None
-        try:
-            plane = stack.enter_context(start_karmada())
-        except ControlPlaneError as exc:
-            failure = str(exc)
-        if failure is not None:  # outside the except block: no "during handling ..." noise
-            pytest.fail(failure, pytrace=False)
+    with started(start_karmada()) as plane:
         yield plane
         plane.check_alive()  # a controller that died during the session fails its last test's teardown
 
@@ -119,14 +123,7 @@ def capi() -> Iterator[CapiPlane]:
     control-plane and CAPD managers (webhooks and CRD conversion served on loopback)."""
     from testbed.capi import start_capi
 
-    with contextlib.ExitStack() as stack:
-        failure = None
-        try:
-            plane = stack.enter_context(start_capi())
-        except ControlPlaneError as exc:
-            failure = str(exc)
-        if failure is not None:  # outside the except block: no "during handling ..." noise
-            pytest.fail(failure, pytrace=False)
+    with started(start_capi()) as plane:
         yield plane
         plane.check_alive()  # a manager that died during the session fails its last test's teardown
 
