@@ -218,6 +218,17 @@ async def until(check: Any, what: str, karmada: KarmadaPlane, timeout: float = T
         await asyncio.sleep(0.05)
 
 
+def carries(rb: Mapping[str, Any], case: Case) -> bool:
+    """The binding has the case's replicas and staticWeightList (the detector copied both)."""
+    spec = rb["spec"]
+    rules = ((spec.get("placement") or {}).get("replicaScheduling") or {}).get("weightPreference") or {}
+    listed = tuple(
+        (tuple((r.get("targetCluster") or {}).get("clusterNames") or ()), int(r["weight"]))
+        for r in rules.get("staticWeightList") or []
+    )
+    return int(spec.get("replicas") or 0) == case.replicas and listed == case.rules
+
+
 def observe(rb: Mapping[str, Any]) -> Observed | None:
     """The binding's scheduling result once the scheduler has seen its current generation."""
     status = rb.get("status") or {}
@@ -244,18 +255,20 @@ async def create_all(kube: KubeClient, all_cases: Sequence[Case]) -> None:
 async def scheduled(
     kube: KubeClient, karmada: KarmadaPlane, all_cases: Sequence[Case], after: Mapping[str, int] | None = None
 ) -> dict[str, Observed]:
-    """Wait until every case's binding is scheduled at its current generation (above ``after``'s)."""
-    names = {binding_name(c): c.name for c in all_cases}
+    """Wait until every case's binding is scheduled at its current generation (above ``after``'s), with the
+    case's replicas and weight rules (a weight patch and a replica change are two binding generations:
+    the scheduler may place the first before the detector has carried the second)."""
+    names = {binding_name(c): c for c in all_cases}
     seen: dict[str, Observed] = {}
 
     async def done() -> bool:
         for rb in (await kube.list(RESOURCE_BINDINGS, NAMESPACE)).items:
             case = names.get(rb["metadata"]["name"])
-            if case is None or case in seen:
+            if case is None or case.name in seen or not carries(rb, case):
                 continue
             got = observe(rb)
-            if got is not None and got.generation > (after or {}).get(case, 0):
-                seen[case] = got
+            if got is not None and got.generation > (after or {}).get(case.name, 0):
+                seen[case.name] = got
         return len(seen) == len(names)
 
     await until(done, f"{len(names) - len(seen)} bindings scheduled", karmada)
@@ -395,12 +408,9 @@ def test_doubles_tie_where_fractions_do_not(karmada: KarmadaPlane) -> None:
             uid = str(created["metadata"]["uid"])
             loser, winner = (A, B) if descending_for(uid) else (B, A)
             weights = {winner: HUGE, loser: HUGE + 1}
-            await kube.create(
-                PROPAGATION_POLICIES,
-                policy(replace(case, rules=Case.weighted("", 1, weights).rules)),
-                NAMESPACE,
-            )
-            got = (await scheduled(kube, karmada, [case]))[case.name]
+            huge = replace(case, rules=Case.weighted("", 1, weights).rules)
+            await kube.create(PROPAGATION_POLICIES, policy(huge), NAMESPACE)
+            got = (await scheduled(kube, karmada, [huge]))[case.name]
             assert got.uid == uid
             return got.clusters, weights, winner, uid
 
@@ -495,8 +505,9 @@ def test_cluster_status_gates_scheduling(karmada: KarmadaPlane) -> None:
             await until(untainted, "Ready=True takes the NotReady taint off", karmada)
             patch = {"spec": {"replicas": 7}}
             await kube.merge_patch(DEPLOYMENTS, case.name, patch, NAMESPACE)
-            again = (await scheduled(kube, karmada, [case], {case.name: got.generation}))[case.name]
-            want = model(replace(case, replicas=7), again.uid)
+            seven = replace(case, replicas=7)
+            again = (await scheduled(kube, karmada, [seven], {case.name: got.generation}))[case.name]
+            want = model(seven, again.uid)
             assert again.clusters == want
             assert set(want) == {A, gate}
 

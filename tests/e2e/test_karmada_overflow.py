@@ -466,7 +466,15 @@ def test_a_status_change_alone_moves_nothing_and_a_workload_rebalancer_moves_bac
         # the second of the last scheduling is reported Successful but moves nothing.
         await o.wait("the second of web's last scheduling is over", lambda: _after(after.last_scheduled))
 
-        fleet = Fleet(namespace=o.namespace, workload="web", base_cluster=o.base, cloud_cluster=o.cloud)
+        # a policy name of its own: WorkloadRebalancers are cluster-scoped and found by the policy's label,
+        # and other tests of the session make theirs for policies named like policy_doc's default
+        fleet = Fleet(
+            namespace=o.namespace,
+            workload="web",
+            base_cluster=o.base,
+            cloud_cluster=o.cloud,
+            policy_name=f"rebalance-{o.namespace}",
+        )
         doc = policy_doc(fleet)
         doc["spec"]["shift"] = {"mode": "overflow", "interval": "1s"}
         policy = BurstPolicy.model_validate(doc)
