@@ -1,7 +1,7 @@
-"""The chaos rig: the end-to-end harness (real API servers, Karmada and Cluster API played by the
-harness) with every ``burstd run`` process behind its own pair of ``FaultProxy``s, a ``CapacityWatch``
-that checks "weights never above Ready capacity" at every moment it observes, and a ``Journal`` of every
-request each daemon made.
+"""The chaos rig: the end-to-end test bed (real API servers, the real Karmada and Cluster API controllers,
+``e2e.bed.run_bed``) with every ``burstd run`` process behind its own pair of ``FaultProxy``s, a
+``CapacityWatch`` that checks "weights never above Ready capacity" at every moment it observes, and a
+``Journal`` of every request each daemon made.
 
 Each daemon (one identity) has its own proxies, so every request in the journal names its sender.
 """
@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sysconfig
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from e2e.bed import Bed, BedHarness, create_workload, run_bed
 from e2e.burstd_process import BurstdProcess, grant_deploy_rbac
-from e2e.fleet import Fleet
-from e2e.harness import Harness, Planes, run_harness
+from e2e.fleet import DEPLOYMENT_NAME_LABEL, Fleet, machine_labels
+from e2e.harness import Planes
+from e2e.invariants import CapacityCheck, static_weights
+from testbed.capi import create_objects, worker_pool_objects
 
-from burstd.kube.client import MACHINE_DEPLOYMENTS, RESOURCE_BINDINGS
+from burstd.kube.client import MACHINE_DEPLOYMENTS, MACHINES, RESOURCE_BINDINGS
+from burstd.kube.errors import NotFound
 
 from .faultproxy import FaultProxy, Journal, Seen, proxy_kubeconfig
 
@@ -101,56 +106,79 @@ class ChaosDaemon(BurstdProcess):
 
 
 @dataclass
-class Violation:
-    at: float
-    cloud_replicas: int
-    ready_nodes: int
-
-
-@dataclass
 class CapacityWatch:
-    """Reads the ResourceBindings (every workload's), then the MachineDeployments (all of the cloud
-    cluster's), every ``interval`` and records every moment the cloud cluster was assigned more replicas than
-    its Ready nodes hold."""
+    """Every ``interval``: reads the Machines of the fleet's pools (``h.clusters.machine_deployments``),
+    then every workload's ResourceBinding in the fleet's namespace, then the Machines again, and records a
+    violation whenever the real scheduler assigned the cloud cluster more replicas (over all workloads)
+    than the Ready Machines (the Machines' own Ready condition, not the MachineDeployments' lagging
+    ``readyReplicas``) hold, at both ends of the read (``e2e.invariants.CapacityCheck``). It also keeps
+    every Machine name it saw and the peak ``spec.replicas`` of the fleet's first MachineDeployment."""
 
-    h: Harness
+    h: BedHarness
     interval: float = 0.1
-    violations: list[Violation] = field(default_factory=list)
-    observations: int = 0
+    check: CapacityCheck = field(init=False)
+    machines_seen: set[str] = field(default_factory=set)
     peak_md_replicas: int = 0
 
-    async def run(self) -> None:
+    def __post_init__(self) -> None:
+        self.check = CapacityCheck(self.h.fleet.cloud_cluster, self.h.fleet.replicas_per_node)
+
+    @property
+    def violations(self) -> list[str]:
+        return self.check.violations
+
+    @property
+    def observations(self) -> int:
+        return self.check.samples
+
+    async def _machines(self) -> list[dict[str, Any]]:
         fleet = self.h.fleet
+        pools = ",".join(self.h.clusters.machine_deployments)
+        listed = await self.h.management_kube.list(
+            MACHINES, fleet.capi_namespace, label_selector=f"{DEPLOYMENT_NAME_LABEL} in ({pools})"
+        )
+        return list(listed.items)
+
+    async def observe(self) -> None:
+        fleet = self.h.fleet
+        before = await self._machines()
+        rbs = (await self.h.karmada_kube.list(RESOURCE_BINDINGS, fleet.namespace)).items
+        after = await self._machines()
+        md = await self.h.management_kube.get(
+            MACHINE_DEPLOYMENTS, fleet.machine_deployment, fleet.capi_namespace
+        )
+        cloud = sum(
+            int(c.get("replicas") or 0)
+            for rb in rbs
+            for c in rb["spec"].get("clusters") or []
+            if c.get("name") == fleet.cloud_cluster
+        )
+        self.machines_seen.update(str(m["metadata"]["name"]) for m in (*before, *after))
+        self.peak_md_replicas = max(self.peak_md_replicas, int(md["spec"].get("replicas") or 0))
+        phases = self.h.recorder.phase_history()
+        context = f"{len(rbs)} bindings, phase {phases[-1] if phases else '?'}"
+        self.check.observe(cloud, before, after, time.monotonic(), context)
+
+    async def run(self) -> None:
         while True:
-            rbs = (await self.h.karmada_kube.list(RESOURCE_BINDINGS, fleet.namespace)).items
-            mds = (await self.h.management_kube.list(MACHINE_DEPLOYMENTS, fleet.capi_namespace)).items
-            cloud = sum(
-                int(c.get("replicas") or 0)
-                for rb in rbs
-                for c in rb["spec"].get("clusters") or []
-                if c.get("name") == fleet.cloud_cluster
-            )
-            ready = sum(int((md.get("status") or {}).get("readyReplicas") or 0) for md in mds)
-            for md in mds:
-                if md["metadata"]["name"] == fleet.machine_deployment:
-                    replicas = int((md.get("spec") or {}).get("replicas") or 0)
-                    self.peak_md_replicas = max(self.peak_md_replicas, replicas)
-            if cloud > ready * fleet.replicas_per_node:
-                self.violations.append(Violation(time.monotonic(), cloud, ready))
-            self.observations += 1
+            await self.observe()
             await asyncio.sleep(self.interval)
 
 
 @dataclass
 class Rig:
-    planes: Planes
+    bed: Bed
     fleet: Fleet
-    h: Harness
+    h: BedHarness
     workdir: Path
     journal: Journal
     watch: CapacityWatch
     proxies: dict[str, tuple[FaultProxy, FaultProxy]] = field(default_factory=dict)
     daemons: dict[str, ChaosDaemon] = field(default_factory=dict)
+
+    @property
+    def planes(self) -> Planes:
+        return self.bed.planes
 
     async def daemon(
         self,
@@ -179,8 +207,21 @@ class Rig:
         self.daemons[identity] = d
         return d
 
+    async def add_pool(self, pool: Fleet, *, startup_s: float = 1.0) -> None:
+        """A second real MachineDeployment (``pool.machine_deployment``, 0 replicas) of the bed's Cluster:
+        its Machines count as the cloud cluster's nodes, for the cluster's status and the capacity watch."""
+        objects = worker_pool_objects(
+            self.bed.cluster,
+            pool.machine_deployment,
+            replicas=0,
+            startup_s=startup_s,
+            labels=machine_labels(pool),
+        )
+        await asyncio.to_thread(create_objects, self.bed.capi, objects)
+        self.h.clusters.machine_deployments.append(pool.machine_deployment)
+
     async def until(self, what: str, predicate: Callable[[], Any], timeout: float = 60) -> float:
-        """``Harness.wait_for`` that shows the daemons' logs when it times out."""
+        """``BedHarness.wait_for`` that shows the daemons' logs when it times out."""
         try:
             return await self.h.wait_for(what, predicate, timeout=timeout)
         except AssertionError as exc:
@@ -191,21 +232,62 @@ class Rig:
         phases = self.h.recorder.phase_history()
         return phases[-1] if phases else None
 
-    def back_at_base(self) -> bool:
-        """Idle, no MachineDeployment replicas and no Ready cloud node."""
+    async def back_at_base(self) -> bool:
+        """Idle, no MachineDeployment replicas, and no Machine left in any of the fleet's pools (not even
+        one still being deleted: the real MachineSet has finished its drain)."""
         r = self.h.recorder
-        return self.phase() == "Idle" and r.md_replicas.last == 0 and r.md_ready.last == 0
+        return (
+            self.phase() == "Idle"
+            and r.md_replicas.last == 0
+            and r.md_ready.last == 0
+            and await self.h.clusters.machines() == []
+        )
+
+    def assert_invariants(self) -> None:
+        """Weights never led Ready capacity (the watch, over every workload and pool, and the bed's own
+        per-sample check of the fleet's binding), and every settled division of the fleet's binding was the
+        one burstd's model predicts."""
+        assert self.watch.observations > 0
+        assert self.watch.violations == [], "\n".join(self.watch.violations[:10])
+        self.h.assert_capacity_never_led()
+        division = self.h.recorder.division_check
+        assert division.mismatches == [], "\n".join(division.mismatches[:10])
+
+
+async def _placed_by_weights(h: BedHarness, workload: Fleet) -> bool:
+    """The real scheduler divided ``workload``'s binding by the static weights of its PropagationPolicy."""
+    try:
+        rb = await h.karmada_kube.get(RESOURCE_BINDINGS, workload.binding, workload.namespace)
+    except NotFound:
+        return False
+    status = rb.get("status") or {}
+    return bool(
+        rb["spec"].get("clusters")
+        and status.get("schedulerObservedGeneration") == rb["metadata"].get("generation")
+        and static_weights(rb)
+    )
 
 
 @contextlib.asynccontextmanager
 async def chaos_rig(
-    planes: Planes, fleet: Fleet, workdir: Path, *, ready_delay: float = 1.0
+    bed: Bed, fleet: Fleet, workdir: Path, *, startup_s: float = 1.0, workloads: Sequence[Fleet] = ()
 ) -> AsyncIterator[Rig]:
-    """The harness for ``fleet`` on ``planes`` with deploy/'s RBAC granted, a capacity watch running, and
-    every daemon and proxy stopped at the end."""
-    async with run_harness(*planes, fleet, ready_delay=ready_delay) as h:
-        await asyncio.to_thread(grant_deploy_rbac, planes, fleet.burstd_namespace)
-        rig = Rig(planes, fleet, h, workdir, Journal(), CapacityWatch(h))
+    """``fleet`` (made by ``bed.fleet()``) on the real controllers, its Machines provisioned in about
+    ``startup_s``, with deploy/'s RBAC granted, a capacity watch running, and every daemon and proxy
+    stopped at the end. ``workloads``: more workloads of the fleet (``dataclasses.replace(fleet,
+    workload=...)``), made and placed on the base by the real scheduler before the watch starts."""
+    async with run_bed(bed, fleet, startup_s=startup_s) as h:
+        for other in workloads:
+            await create_workload(h.karmada_kube, other)
+            await h.wait_for(
+                f"the real scheduler placed workload {other.workload}",
+                functools.partial(_placed_by_weights, h, other),
+                60,
+            )
+            h.karmada.add_workload(other)
+            h.clusters.add_workload(other)
+        await asyncio.to_thread(grant_deploy_rbac, bed.planes, fleet.burstd_namespace)
+        rig = Rig(bed, fleet, h, workdir, Journal(), CapacityWatch(h))
         watch = asyncio.create_task(rig.watch.run(), name="capacity-watch")
         try:
             yield rig

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from e2e.bed import Bed
 from e2e.fleet import Fleet, policy_doc
-from e2e.harness import Planes
 from e2e.test_daemon import burst_demand
 from ruamel.yaml import YAML
 
@@ -69,15 +69,15 @@ async def blind(rig: Rig, d: ChaosDaemon, proxy: FaultProxy, fault: Fault) -> tu
     return start, end
 
 
-def test_blind_burstd_holds_and_recovers(planes: Planes, tmp_path: Path) -> None:
+def test_blind_burstd_holds_and_recovers(bed: Bed, tmp_path: Path) -> None:
     """Stall (accepts, never answers), partition (connections cut) and silent watches on karmada-apiserver
     mid-burst: each time, the policy holds once its data is older than signalMaxAge, nothing is changed
     while blind, and it resumes when the server is back. Demand falls during the last (silent) fault: the
     scale-in waits for fresh data. A stalled management cluster costs the leader its Lease."""
-    fleet = Fleet.unique()
+    fleet = bed.fleet()
 
     async def main() -> None:
-        async with chaos_rig(planes, fleet, tmp_path) as rig:
+        async with chaos_rig(bed, fleet, tmp_path) as rig:
             d = await bursting(rig)
             karmada, management = rig.proxies[d.identity]
             blind_windows: list[tuple[float, float]] = []
@@ -109,9 +109,9 @@ def test_blind_burstd_holds_and_recovers(planes: Planes, tmp_path: Path) -> None
             assert actions_between(rig, stepped_down, led_again) == []
             blind_windows.append((stepped_down, led_again))
             await rig.until("back at base with no cloud node", rig.back_at_base, 120)
-            machines = await rig.h.capi.machines()
+            machines = await rig.h.machines()
             assert machines == []
-            assert rig.watch.violations == []
+            rig.assert_invariants()
             assert d.running
             no_traceback(d)
             stale_actions = sum(len(actions_between(rig, a, b)) for a, b in blind_windows)
@@ -134,14 +134,14 @@ LISTED = frozenset(
 )
 
 
-def test_410_storm_and_error_bursts(planes: Planes, tmp_path: Path) -> None:
+def test_410_storm_and_error_bursts(bed: Bed, tmp_path: Path) -> None:
     """Every watch answered 410 for 10 s (before: 3,206 LISTs in 5 s), then every request 503, then 429
     with Retry-After: the LIST rate stays bounded, the process survives without a traceback, and the
     burst ends at base afterwards."""
-    fleet = Fleet.unique()
+    fleet = bed.fleet()
 
     async def main() -> None:
-        async with chaos_rig(planes, fleet, tmp_path) as rig:
+        async with chaos_rig(bed, fleet, tmp_path) as rig:
             d = await bursting(rig)
             karmada, management = rig.proxies[d.identity]
             storm = 10.0
@@ -166,8 +166,8 @@ def test_410_storm_and_error_bursts(planes: Planes, tmp_path: Path) -> None:
             assert d.running
             await rig.h.karmada.set_demand(fleet.initial_replicas)
             await rig.until("back at base with no cloud node", rig.back_at_base, 120)
-            assert await rig.h.capi.machines() == []
-            assert rig.watch.violations == []
+            assert await rig.h.machines() == []
+            rig.assert_invariants()
             no_traceback(d)
             errors = sum(1 for s in rig.journal.seen if s.fault == Fault.ERRORS.value)
             figures.add(faults_injected=3, lists_during_410_storm=listed, error_answers_injected=errors)

@@ -7,7 +7,6 @@ nodes hold. Two pools (two MachineDeployments of the same cloud cluster) make th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import io
 import time
@@ -15,9 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from e2e.capi_sim import CapiSim
-from e2e.fleet import Fleet, create_workload, machine_deployment, policy_doc
-from e2e.harness import Planes
+from e2e.bed import Bed
+from e2e.fleet import DEPLOYMENT_NAME_LABEL, Fleet, policy_doc
 from e2e.test_daemon import burst_demand
 from ruamel.yaml import YAML
 
@@ -54,95 +52,104 @@ async def md_replicas(rig: Rig, name: str) -> tuple[int, int]:
     return int(md["spec"].get("replicas") or 0), int((md.get("status") or {}).get("readyReplicas") or 0)
 
 
+async def pool_machines(rig: Rig, pool: Fleet) -> list[str]:
+    """The Machines (not being deleted) of one of the fleet's pools."""
+    return [
+        m["metadata"]["name"]
+        for m in await rig.h.machines()
+        if m["metadata"]["labels"].get(DEPLOYMENT_NAME_LABEL) == pool.machine_deployment
+    ]
+
+
 def edit(d: ChaosDaemon, doc: dict[str, Any]) -> None:
     (d.workdir / "policy.yaml").write_text(dump(doc))
 
 
-def test_pool_removed_and_limit_lowered_mid_burst(planes: Planes, tmp_path: Path) -> None:
-    fleet = Fleet.unique()
+def test_pool_removed_and_limit_lowered_mid_burst(bed: Bed, tmp_path: Path) -> None:
+    fleet = bed.fleet()
     second = replace(fleet, machine_deployment=f"{fleet.machine_deployment}-b")
 
     async def main() -> None:
-        async with chaos_rig(planes, fleet, tmp_path) as rig:
-            await rig.h.management_kube.create(
-                MACHINE_DEPLOYMENTS, machine_deployment(second), second.capi_namespace
-            )
-            sim = CapiSim(rig.h.management_kube, second, ready_delay=1.0)
-            second_sim = asyncio.create_task(sim.run(0.2), name="capi-sim-b")
-            try:
-                doc = two_pool_policy(fleet, second)
-                d = (await rig.daemon("burstd-a", dump(doc), settings=SETTINGS)).start()
-                await rig.until("Idle", lambda: rig.phase() == "Idle")
-                # three nodes' worth of cloud replicas: the first pool's two and one of the second's
-                await rig.h.karmada.set_demand(burst_demand(fleet))
-                await rig.until("phase Bursting", lambda: rig.phase() == "Bursting", 90)
-                first_nodes, _ = await md_replicas(rig, fleet.machine_deployment)
-                assert first_nodes == FIRST_POOL_MAX
+        async with chaos_rig(bed, fleet, tmp_path) as rig:
+            await rig.add_pool(second)
+            doc = two_pool_policy(fleet, second)
+            d = (await rig.daemon("burstd-a", dump(doc), settings=SETTINGS)).start()
+            await rig.until("Idle", lambda: rig.phase() == "Idle")
+            # three nodes' worth of cloud replicas: the first pool's two and one of the second's
+            await rig.h.karmada.set_demand(burst_demand(fleet))
+            await rig.until("phase Bursting", lambda: rig.phase() == "Bursting", 90)
+            first_nodes, _ = await md_replicas(rig, fleet.machine_deployment)
+            assert first_nodes == FIRST_POOL_MAX
 
-                # 1. the first pool is removed from the policy mid-burst
-                edited = time.monotonic()
-                without = copy.deepcopy(doc)
-                del without["spec"]["burst"]["pools"][0]
-                edit(d, without)
+            # 1. the first pool is removed from the policy mid-burst
+            edited = time.monotonic()
+            without = copy.deepcopy(doc)
+            del without["spec"]["burst"]["pools"][0]
+            edit(d, without)
 
-                async def first_pool_released() -> bool:
-                    return await md_replicas(rig, fleet.machine_deployment) == (0, 0)
+            async def first_pool_released() -> bool:
+                return await md_replicas(rig, fleet.machine_deployment) == (0, 0)
 
-                await rig.until("the removed pool's nodes are released", first_pool_released, 120)
-                assert await rig.h.capi.machines() == []
-                await rig.until("phase Bursting on the second pool", lambda: rig.phase() == "Bursting", 60)
-                marked = [
-                    s
-                    for s in rig.journal.seen
-                    if s.landed and s.resource == "machines" and s.started > edited
-                ]
-                assert len(marked) >= FIRST_POOL_MAX  # removed emptiest first, by name, not left to chance
+            await rig.until("the removed pool's nodes are released", first_pool_released, 120)
+            assert await pool_machines(rig, fleet) == []
+            await rig.until("phase Bursting on the second pool", lambda: rig.phase() == "Bursting", 60)
+            marked = [
+                s for s in rig.journal.seen if s.landed and s.resource == "machines" and s.started > edited
+            ]
+            assert len(marked) >= FIRST_POOL_MAX  # removed emptiest first, by name, not left to chance
 
-                # 2. the node limit is lowered below what the burst holds
-                limited = copy.deepcopy(without)
-                limited["spec"]["limits"]["maxCloudNodes"] = 1
+            # 2. the node limit is lowered below what the burst holds
+            limited = copy.deepcopy(without)
+            limited["spec"]["limits"]["maxCloudNodes"] = 1
 
-                async def at_limit() -> bool:
-                    return (await md_replicas(rig, second.machine_deployment))[0] == 1
+            async def at_limit() -> bool:
+                return (await md_replicas(rig, second.machine_deployment))[0] == 1
 
-                edit(d, limited)
-                await rig.until("the second pool drained to the new limit", at_limit, 120)
+            edit(d, limited)
+            await rig.until("the second pool drained to the new limit", at_limit, 120)
 
-                # 3. demand back at base: everything released
-                await rig.h.karmada.set_demand(fleet.initial_replicas)
+            async def one_machine_left() -> bool:
+                return len(await rig.h.clusters.machines()) == 1  # deleting ones included
 
-                async def all_released() -> bool:
-                    return rig.phase() == "Idle" and await md_replicas(rig, second.machine_deployment) == (
-                        0,
-                        0,
-                    )
+            await rig.until("the real MachineSet removed the excess Machines", one_machine_left, 120)
+            # the Machines the real MachineSets removed (while others stayed) are exactly those burstd marked
+            # with cluster.x-k8s.io/delete-machine, and each was marked before it went
+            ledger = rig.h.recorder.machine_ledger
+            removed = ledger.removed_while_others_stayed()
+            assert len(removed) >= FIRST_POOL_MAX, ledger
+            assert set(ledger.marked) == removed, (ledger.marked, removed)
+            assert all(ledger.marked[m] <= ledger.gone[m] for m in removed), ledger
 
-                await rig.until("back at base with no cloud node", all_released, 120)
-                left = len(await rig.h.capi.machines()) + len(await sim.machines())
-                figures.add(policy_edits=2, nodes_leaked=left)
-                assert left == 0
-                assert rig.watch.violations == [], rig.watch.violations[:5]
-                assert any(is_action(s) for s in rig.journal.seen if s.started > edited)
-                no_traceback(d)
-            finally:
-                second_sim.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await second_sim
+            # 3. demand back at base: everything released
+            await rig.h.karmada.set_demand(fleet.initial_replicas)
+
+            async def all_released() -> bool:
+                return (
+                    rig.phase() == "Idle"
+                    and await md_replicas(rig, second.machine_deployment) == (0, 0)
+                    and await rig.h.clusters.machines() == []  # both pools, deleting ones included
+                )
+
+            await rig.until("back at base with no cloud node", all_released, 120)
+            left = len(await rig.h.machines())
+            figures.add(policy_edits=2, nodes_leaked=left)
+            assert left == 0
+            rig.assert_invariants()
+            assert any(is_action(s) for s in rig.journal.seen if s.started > edited)
+            no_traceback(d)
 
     asyncio.run(main())
 
 
-def test_workload_removed_mid_burst_moves_back_in_steps(planes: Planes, tmp_path: Path) -> None:
+def test_workload_removed_mid_burst_moves_back_in_steps(bed: Bed, tmp_path: Path) -> None:
     """Two workloads burst together; one is removed from the policy mid-burst. Its cloud replicas move back
     to the base by ``drain.maxStep`` per ``drain.interval`` (not in one jump, and not left on the cloud
     with nobody managing them) before burstd stops writing its weights; the other keeps bursting."""
-    fleet = Fleet.unique()
+    fleet = bed.fleet()
     other = replace(fleet, workload="api")
 
     async def main() -> None:
-        async with chaos_rig(planes, fleet, tmp_path) as rig:
-            await create_workload(rig.h.karmada_kube, other)
-            rig.h.karmada.add_workload(other)
+        async with chaos_rig(bed, fleet, tmp_path, workloads=[other]) as rig:
             await rig.h.karmada.set_demand(fleet.initial_replicas, other.workload)
             doc = policy_doc(fleet)
             ref = {"namespace": other.namespace, "name": other.workload}
@@ -189,10 +196,10 @@ def test_workload_removed_mid_burst_moves_back_in_steps(planes: Planes, tmp_path
             await rig.h.karmada.set_demand(fleet.initial_replicas)
             await rig.h.karmada.set_demand(fleet.initial_replicas, other.workload)
             await rig.until("back at base with no cloud node", rig.back_at_base, 120)
-            left = len(await rig.h.capi.machines())
+            left = len(await rig.h.machines())
             figures.add(policy_edits=1, nodes_leaked=left)
             assert left == 0
-            assert rig.watch.violations == [], rig.watch.violations[:5]
+            rig.assert_invariants()
             no_traceback(d)
 
     asyncio.run(main())

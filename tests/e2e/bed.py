@@ -26,7 +26,7 @@ from typing import Any
 
 from integration.controlplane import ControlPlane
 from testbed.capi import CapiPlane, WorkloadCluster, create_objects, worker_pool_objects
-from testbed.clusters import push_cluster
+from testbed.clusters import push_cluster, schedulable
 from testbed.karmada import KarmadaPlane
 
 from burstd.kube.client import (
@@ -51,7 +51,7 @@ from .fleet import (
     weights_body,
 )
 from .harness import HarnessError, Planes
-from .invariants import BedRecorder
+from .invariants import BedRecorder, static_weights
 from .players import DEPLOYMENTS, ClusterStatusPlayer, FederatedHPAPlayer
 
 Predicate = Callable[[], bool | Awaitable[bool]]
@@ -148,15 +148,17 @@ async def create_workload(kube: KubeClient, fleet: Fleet, *, custom: dict[str, A
     await kube.create(FEDERATED_HPAS, federated_hpa(fleet), fleet.namespace)
 
 
-async def create_karmada_side(
-    kube: KubeClient, plane: ControlPlane, fleet: Fleet, *, placement: dict[str, Any] | None = None
-) -> None:
+async def create_clusters(kube: KubeClient, plane: ControlPlane, fleet: Fleet) -> None:
+    """The workload's namespace and the fleet's two Karmada Clusters (no status yet: tainted NotReady)."""
     await ensure_namespace(plane, fleet.namespace)
     await kube.create(KARMADA_CLUSTERS, push_cluster(fleet.base_cluster, provider="idc", region="cn-north"))
     await kube.create(
         KARMADA_CLUSTERS, push_cluster(fleet.cloud_cluster, provider="tencentcloud", region="ap-guangzhou")
     )
-    await create_workload(kube, fleet, custom=placement)
+
+
+async def _schedulable(kube: KubeClient, fleet: Fleet) -> bool:
+    return all([schedulable(await kube.get(KARMADA_CLUSTERS, name)) for name in fleet.clusters])
 
 
 async def create_management_side(
@@ -260,7 +262,9 @@ class BedHarness:
         assert check.mismatches == [], "\n".join(check.mismatches[:20])
 
 
-async def _scheduled(kube: KubeClient, fleet: Fleet) -> bool:
+async def _scheduled(kube: KubeClient, fleet: Fleet, *, weighted: bool) -> bool:
+    """The binding is scheduled, and (``weighted``) the detector had carried burstd's idle weights into it:
+    a binding made from a PropagationPolicy read before its weights were applied is first divided equally."""
     try:
         rb = await kube.get(RESOURCE_BINDINGS, fleet.binding, fleet.namespace)
     except NotFound:
@@ -269,6 +273,7 @@ async def _scheduled(kube: KubeClient, fleet: Fleet) -> bool:
     return bool(
         rb["spec"].get("clusters")
         and status.get("schedulerObservedGeneration") == rb["metadata"].get("generation")
+        and (static_weights(rb) or not weighted)
     )
 
 
@@ -295,7 +300,7 @@ async def run_bed(
         management = await stack.enter_async_context(
             await KubeClient.from_kubeconfig(str(bed.capi.plane.kubeconfig))
         )
-        await create_karmada_side(karmada, bed.karmada.plane, fleet, placement=placement)
+        await create_clusters(karmada, bed.karmada.plane, fleet)
         await create_management_side(bed, fleet, startup_s=startup_s, annotations=md_annotations)
         clusters = ClusterStatusPlayer(karmada, management, fleet)
         harness = BedHarness(
@@ -308,10 +313,18 @@ async def run_bed(
             recorder=BedRecorder(karmada, management, bed.capi.plane, fleet, clusters),
             interval=interval,
         )
+        # Both clusters Ready and untainted before the workload exists: were the base still tainted when
+        # the scheduler first placed it, no candidate would match the weights and Karmada would divide the
+        # replicas equally over the others (the cloud, with no Ready node).
+        await clusters.step()
+        await harness.wait_for("both clusters schedulable", lambda: _schedulable(karmada, fleet), 60)
+        await create_workload(karmada, fleet, custom=placement)
         await harness.karmada.set_demand(fleet.initial_replicas)
         await clusters.step()
         await harness.wait_for(
-            "the real scheduler placed the initial replicas", lambda: _scheduled(karmada, fleet), 60
+            "the real scheduler placed the initial replicas",
+            lambda: _scheduled(karmada, fleet, weighted=placement is None),
+            60,
         )
         await harness.recorder.poll()
         if start:

@@ -24,6 +24,7 @@ from typing import Any
 from testbed.clusters import ClusterCapacity, write_cluster_status
 
 from burstd.kube.client import FEDERATED_HPAS, MACHINES, RESOURCE_BINDINGS, KubeClient
+from burstd.kube.errors import NotFound
 from burstd.kube.resources import Resource
 
 from .conditions import condition, set_conditions, timestamp
@@ -33,10 +34,9 @@ DEPLOYMENTS = Resource("apps", "v1", "deployments", True, "Deployment")
 
 
 def machine_ready(machine: Mapping[str, Any]) -> bool:
-    """A Machine whose Node is up: a ``nodeRef`` and condition ``Ready`` True (v1beta2 conditions)."""
+    """Cluster API's own verdict: condition ``Ready`` True (v1beta2 conditions), as burstd counts it. The
+    real controllers can set it a moment before ``nodeRef`` (the Node is up and healthy already)."""
     status = machine.get("status") or {}
-    if not status.get("nodeRef"):
-        return False
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
@@ -105,33 +105,40 @@ class ClusterStatusPlayer:
         self.base_nodes = fleet.base_nodes
         """Ready nodes of the base cluster (change it to make the base lose nodes)."""
         self.workloads: dict[str, Fleet] = {fleet.workload: fleet}
+        self.machine_deployments: list[str] = [fleet.machine_deployment]
+        """The MachineDeployments whose Machines are the cloud cluster's nodes (append a second pool's)."""
         self.writes = 0
 
     def add_workload(self, workload: Fleet) -> None:
         self.workloads[workload.workload] = workload
 
     async def machines(self) -> list[dict[str, Any]]:
-        """The Machines of the fleet's MachineDeployment (made by the real MachineSet controller)."""
+        """The Machines of the fleet's MachineDeployments (made by the real MachineSet controller)."""
+        pools = ",".join(self.machine_deployments)
         listed = await self.management.list(
-            MACHINES,
-            self.fleet.capi_namespace,
-            label_selector=f"{DEPLOYMENT_NAME_LABEL}={self.fleet.machine_deployment}",
+            MACHINES, self.fleet.capi_namespace, label_selector=f"{DEPLOYMENT_NAME_LABEL} in ({pools})"
         )
         return list(listed.items)
 
     async def capacity(self) -> dict[str, Capacity]:
         """Nodes and Ready nodes per fleet cluster, now."""
-        machines = [m for m in await self.machines() if (m.get("status") or {}).get("nodeRef")]
+        machines = [
+            m for m in await self.machines() if (m.get("status") or {}).get("nodeRef") or machine_ready(m)
+        ]
         return {
             self.fleet.base_cluster: Capacity(self.base_nodes, self.base_nodes),
             self.fleet.cloud_cluster: Capacity(len(machines), sum(1 for m in machines if machine_ready(m))),
         }
 
     async def assigned(self) -> dict[str, int]:
-        """Replicas the real scheduler assigned per cluster, over the fleet's workloads."""
+        """Replicas the real scheduler assigned per cluster, over the fleet's workloads (none for a workload
+        whose binding the detector has not made yet)."""
         out: dict[str, int] = {}
         for w in self.workloads.values():
-            rb = await self.karmada.get(RESOURCE_BINDINGS, w.binding, w.namespace)
+            try:
+                rb = await self.karmada.get(RESOURCE_BINDINGS, w.binding, w.namespace)
+            except NotFound:
+                continue
             for c in rb["spec"].get("clusters") or []:
                 out[c["name"]] = out.get(c["name"], 0) + int(c.get("replicas") or 0)
         return out
