@@ -21,8 +21,8 @@ from typing import Any
 from e2e.bed import Bed, BedHarness, create_workload, run_bed
 from e2e.burstd_process import BurstdProcess, grant_deploy_rbac
 from e2e.fleet import DEPLOYMENT_NAME_LABEL, Fleet, machine_labels
-from e2e.harness import Planes
 from e2e.invariants import CapacityCheck, static_weights
+from e2e.planes import Planes
 from testbed.capi import create_objects, worker_pool_objects
 
 from burstd.kube.client import MACHINE_DEPLOYMENTS, MACHINES, RESOURCE_BINDINGS

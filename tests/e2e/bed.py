@@ -50,8 +50,8 @@ from .fleet import (
     placement,
     weights_body,
 )
-from .harness import HarnessError, Planes
 from .invariants import BedRecorder, static_weights
+from .planes import HarnessError, Planes
 from .players import DEPLOYMENTS, ClusterStatusPlayer, FederatedHPAPlayer
 
 Predicate = Callable[[], bool | Awaitable[bool]]
@@ -196,9 +196,9 @@ class BedHarness:
         return self.bed.planes
 
     async def _loop(self) -> None:
-        while True:
-            await self.step()
-            await asyncio.sleep(self.interval)
+        # the recorder watches the state ConfigMaps (a phase shorter than a poll is still recorded) and polls
+        # the rest after each pass of the players
+        await self.recorder.run(self.interval, before=self.clusters.step)
 
     async def step(self) -> None:
         """One pass: the clusters' status, then the recorder."""

@@ -26,7 +26,7 @@ from integration.controlplane import ControlPlane
 from ruamel.yaml import YAML
 
 from .fleet import Fleet
-from .harness import Planes
+from .planes import Planes
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

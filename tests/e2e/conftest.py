@@ -1,7 +1,5 @@
-"""Fixtures for the end-to-end tests: two real kube-apiservers (each with its own etcd and the upstream
-CRDs), one playing karmada-apiserver and one the Cluster API management cluster, as burstd sees them in
-production. Both have every CRD installed, so an object read or written on the wrong server is not a
-"no such resource" error but an object that is missing, or one nobody else sees.
+"""Fixtures for the end-to-end tests: the test bed of real controllers (tests/testbed/), Karmada's on one
+kube-apiserver and Cluster API's on another (the management cluster), as burstd sees them in production.
 
 Every test under tests/e2e/ is marked ``e2e`` and ``integration``. As for the integration tests, a missing
 binary makes the tests ERROR (never skip), with the command that provides them.
@@ -15,12 +13,11 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from integration.controlplane import ControlPlane, ControlPlaneError, start_control_plane
+from integration.controlplane import ControlPlaneError
 from testbed.capi import CapiPlane, WorkloadCluster
 from testbed.karmada import KarmadaPlane
 
 from .bed import Bed
-from .harness import Planes
 
 T = TypeVar("T")
 
@@ -53,32 +50,6 @@ def started(start: contextlib.AbstractContextManager[T]) -> Iterator[T]:
         if failure is not None:  # outside the except block: no "during handling ..." noise
             pytest.fail(failure, pytrace=False)
         yield value
-
-
-def _plane() -> Iterator[ControlPlane]:
-    """etcd + kube-apiserver (RBAC, static-token admin) on loopback with the Karmada and CAPI CRDs."""
-    with started(start_control_plane()) as plane:
-        yield plane
-
-
-@pytest.fixture(scope="session")
-def karmada_plane() -> Iterator[ControlPlane]:
-    """The API server playing karmada-apiserver: Clusters, PropagationPolicies, ResourceBindings,
-    FederatedHPAs and the workload's namespace."""
-    yield from _plane()
-
-
-@pytest.fixture(scope="session")
-def management_plane() -> Iterator[ControlPlane]:
-    """The API server playing the Cluster API management cluster: MachineDeployments, Machines, the CAPI
-    namespace and burstd's namespace (state ConfigMaps, leader Lease)."""
-    yield from _plane()
-
-
-@pytest.fixture(scope="session")
-def planes(karmada_plane: ControlPlane, management_plane: ControlPlane) -> Planes:
-    """Both planes, for the harness and ``burstd run``."""
-    return Planes(karmada_plane, management_plane)
 
 
 # ------------------------------------------------------------------------------------------ the test bed

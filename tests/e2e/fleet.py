@@ -1,16 +1,15 @@
-"""The fleet an end-to-end test runs on: its names, its sizes, the objects that make it, and a BurstPolicy.
+"""The fleet an end-to-end test runs on: its names, its sizes, pieces of its objects, and a BurstPolicy.
 
 One base cluster with a fixed number of nodes, one cloud cluster whose nodes are the Ready Machines of one
-Cluster API MachineDeployment, and one workload (Deployment ``web``) with its PropagationPolicy,
-ResourceBinding and FederatedHPA. Every object is real and validated by the apiserver against the upstream
-CRDs (and the test-only Cluster CRD).
+Cluster API MachineDeployment, and one workload (Deployment ``web``) with its PropagationPolicy and
+FederatedHPA; ``bed.py`` creates them on the real controllers' API servers.
 
 Initial weights: the PropagationPolicy is created by field manager ``harness`` without
 ``weightPreference``; then ``staticWeightList: [{targetCluster: {clusterNames: [<base>]}, weight: 1}]`` is
 server-side applied by field manager ``burstd``, as if burstd had been installed earlier and had written the
 weights it writes when idle (the base clusters only, weight 1). So every replica starts on the base, burstd
-owns the list (its later non-forced applies do not conflict), and the harness's scheduler stays faithful to
-Karmada: the cloud cluster matches no rule, so it gets weight 0 and no replicas.
+owns the list (its later non-forced applies do not conflict), and the real scheduler gives the cloud
+cluster, which matches no rule, no replicas.
 """
 
 from __future__ import annotations
@@ -20,19 +19,12 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from integration.controlplane import ControlPlane
 from ruamel.yaml import YAML
 
 from burstd.kube.client import (
     FEDERATED_HPAS,
-    KARMADA_CLUSTERS,
-    MACHINE_DEPLOYMENTS,
     PROPAGATION_POLICIES,
-    RESOURCE_BINDINGS,
-    KubeClient,
 )
-
-from .core import ensure_namespace
 
 GI = 1024**3
 MI = 1024**2
@@ -142,41 +134,11 @@ class Fleet:
 # ------------------------------------------------------------------------------------------ objects
 
 
-def karmada_cluster(name: str, *, provider: str, region: str) -> dict[str, Any]:
-    return {
-        "apiVersion": KARMADA_CLUSTERS.api_version,
-        "kind": "Cluster",
-        "metadata": {"name": name, "labels": {"burstd.io/e2e": "true"}},
-        "spec": {
-            "syncMode": "Push",
-            "apiEndpoint": f"https://{name}.example.invalid:6443",
-            "provider": provider,
-            "region": region,
-        },
-    }
-
-
 def placement(fleet: Fleet) -> dict[str, Any]:
     """The placement the harness writes: Divided + Weighted over both clusters, no weights."""
     return {
         "clusterAffinity": {"clusterNames": list(fleet.clusters)},
         "replicaScheduling": {"replicaSchedulingType": "Divided", "replicaDivisionPreference": "Weighted"},
-    }
-
-
-def propagation_policy(fleet: Fleet, permanent_id: str) -> dict[str, Any]:
-    return {
-        "apiVersion": PROPAGATION_POLICIES.api_version,
-        "kind": "PropagationPolicy",
-        "metadata": {
-            "name": fleet.workload,
-            "namespace": fleet.namespace,
-            "labels": {PP_ID_LABEL: permanent_id},
-        },
-        "spec": {
-            "resourceSelectors": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": fleet.workload}],
-            "placement": placement(fleet),
-        },
     }
 
 
@@ -200,37 +162,6 @@ def weights_body(fleet: Fleet, weights: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def resource_binding(fleet: Fleet, permanent_id: str, replicas: int) -> dict[str, Any]:
-    return {
-        "apiVersion": RESOURCE_BINDINGS.api_version,
-        "kind": "ResourceBinding",
-        "metadata": {
-            "name": fleet.binding,
-            "namespace": fleet.namespace,
-            "labels": {PP_ID_LABEL: permanent_id},
-            "annotations": {PP_NAMESPACE_ANNOTATION: fleet.namespace, PP_NAME_ANNOTATION: fleet.workload},
-        },
-        "spec": {
-            "resource": {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "namespace": fleet.namespace,
-                "name": fleet.workload,
-                "uid": str(uuid.uuid4()),
-            },
-            "replicas": replicas,
-            "replicaRequirements": {
-                "resourceRequest": {
-                    "cpu": cpu_quantity(fleet.request_cpu_milli),
-                    "memory": memory_quantity(fleet.request_memory_bytes),
-                }
-            },
-            "placement": placement(fleet),
-            "conflictResolution": "Abort",
-        },
-    }
-
-
 def federated_hpa(fleet: Fleet) -> dict[str, Any]:
     return {
         "apiVersion": FEDERATED_HPAS.api_version,
@@ -246,77 +177,6 @@ def federated_hpa(fleet: Fleet) -> dict[str, Any]:
 
 def machine_labels(fleet: Fleet) -> dict[str, str]:
     return {DEPLOYMENT_NAME_LABEL: fleet.machine_deployment, CLUSTER_NAME_LABEL: fleet.capi_cluster}
-
-
-def machine_deployment(fleet: Fleet) -> dict[str, Any]:
-    labels = machine_labels(fleet)
-    return {
-        "apiVersion": MACHINE_DEPLOYMENTS.api_version,
-        "kind": "MachineDeployment",
-        "metadata": {"name": fleet.machine_deployment, "namespace": fleet.capi_namespace},
-        "spec": {
-            "clusterName": fleet.capi_cluster,
-            "replicas": 0,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "clusterName": fleet.capi_cluster,
-                    "bootstrap": {"dataSecretName": f"{fleet.machine_deployment}-bootstrap"},
-                    "infrastructureRef": {
-                        "apiGroup": "infrastructure.cluster.x-k8s.io",
-                        "kind": "DockerMachineTemplate",
-                        "name": f"{fleet.machine_deployment}-infra",
-                    },
-                },
-            },
-        },
-    }
-
-
-async def create_karmada_side(kube: KubeClient, plane: ControlPlane, fleet: Fleet) -> None:
-    """On the Karmada API server (``kube``/``plane``): the workload's namespace, both Karmada Clusters, the
-    PropagationPolicy (with burstd's idle weights, see the module docstring), the ResourceBinding and the
-    FederatedHPA. Statuses are left to ``KarmadaSim`` (its first ``step()`` writes them)."""
-    await ensure_namespace(plane, fleet.namespace)
-    await kube.create(
-        KARMADA_CLUSTERS, karmada_cluster(fleet.base_cluster, provider="idc", region="cn-north")
-    )
-    await kube.create(
-        KARMADA_CLUSTERS, karmada_cluster(fleet.cloud_cluster, provider="tencentcloud", region="ap-guangzhou")
-    )
-    await create_workload(kube, fleet)
-
-
-async def create_workload(kube: KubeClient, fleet: Fleet) -> None:
-    """On the Karmada API server: ``fleet.workload``'s PropagationPolicy (with burstd's idle weights), its
-    ResourceBinding and its FederatedHPA, in an existing namespace with existing Clusters (a second
-    workload of a fleet: ``dataclasses.replace(fleet, workload="api")``)."""
-    permanent_id = str(uuid.uuid4())
-    await kube.apply(
-        PROPAGATION_POLICIES,
-        propagation_policy(fleet, permanent_id),
-        field_manager=HARNESS_MANAGER,
-        namespace=fleet.namespace,
-    )
-    await kube.apply(
-        PROPAGATION_POLICIES,
-        weights_body(fleet, {fleet.base_cluster: 1}),
-        field_manager=BURSTD_MANAGER,
-        namespace=fleet.namespace,
-    )
-    await kube.create(
-        RESOURCE_BINDINGS, resource_binding(fleet, permanent_id, fleet.initial_replicas), fleet.namespace
-    )
-    await kube.create(FEDERATED_HPAS, federated_hpa(fleet), fleet.namespace)
-
-
-async def create_management_side(kube: KubeClient, plane: ControlPlane, fleet: Fleet) -> None:
-    """On the Cluster API management cluster (``kube``/``plane``): the CAPI namespace, burstd's namespace
-    and the MachineDeployment (0 replicas). Its status is left to ``CapiSim``."""
-    for ns in (fleet.capi_namespace, fleet.burstd_namespace):
-        await ensure_namespace(plane, ns)
-    await kube.create(MACHINE_DEPLOYMENTS, machine_deployment(fleet), fleet.capi_namespace)
 
 
 # ------------------------------------------------------------------------------------------ policy

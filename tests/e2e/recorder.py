@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -156,8 +156,9 @@ class Recorder:
         if name.startswith(STATE_PREFIX):
             self.phases.setdefault(name, History()).add(state_phase(cm), at)
 
-    async def run(self, interval: float = 0.2) -> None:
-        """Watch the state ConfigMaps and ``poll()`` the rest every ``interval`` seconds until cancelled."""
+    async def run(self, interval: float = 0.2, before: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Watch the state ConfigMaps and ``poll()`` the rest every ``interval`` seconds until cancelled,
+        after ``before()`` (the players' pass) each time."""
         if self._watch is not None:
             raise RuntimeError("the recorder is already running")
         watch = ConfigMapWatch(self.management_plane, self.fleet.burstd_namespace, self._record_config_map)
@@ -166,6 +167,8 @@ class Recorder:
         try:
             while True:
                 watch.check()
+                if before is not None:
+                    await before()
                 await self.poll()
                 await asyncio.sleep(interval)
         finally:

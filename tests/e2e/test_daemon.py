@@ -28,7 +28,7 @@ from .bed import Bed, BedHarness, run_bed
 from .burstd_process import BurstdProcess, grant_deploy_rbac
 from .core import list_config_maps
 from .fleet import Fleet, policy_yaml
-from .harness import Planes
+from .planes import Planes
 
 T = TypeVar("T")
 LIFECYCLE = ["Idle", "Provisioning", "Shifting", "Bursting", "Draining", "Releasing", "Idle"]
@@ -43,11 +43,6 @@ def run(bed: Bed, fleet: Fleet, body: Callable[[BedHarness], Awaitable[T]], **op
             return await body(h)
 
     return asyncio.run(main())
-
-
-def is_subsequence(seen: list[str], of: list[str]) -> bool:
-    it = iter(of)
-    return all(any(x == y for y in it) for x in seen)
 
 
 def burst_demand(fleet: Fleet) -> int:
@@ -231,7 +226,10 @@ def test_whole_burst_lifecycle_then_sigterm(bed: Bed, tmp_path: Path) -> None:
             assert phases.count("Idle") == 2, phases
             last_burst = len(phases) - 1 - phases[::-1].index("Bursting")
             assert "Draining" in phases[last_burst:], phases
-            assert is_subsequence(phases[last_burst:], LIFECYCLE[3:]), phases
+            # after it, only the way back (a node the shrinking burst no longer needs may be Released before
+            # the replicas Drain off the others: the recorder watches the state, so it sees that too)
+            assert set(phases[last_burst:]) <= set(LIFECYCLE[3:]), phases
+            assert phases[-2:] == ["Releasing", "Idle"], phases
             # weights followed Ready capacity: the cloud got replicas only after its nodes were Ready (the
             # Machines' Ready condition: the MachineDeployment's status.readyReplicas lags it by a second or
             # so with the real controllers)
