@@ -38,7 +38,7 @@ schema-check: $(STAMP)
 	  || (echo "policies/burstpolicy.schema.json is stale: run 'make schema'" >&2; exit 1)
 
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=30
 
 ## testenv: build (once per version) or find kube-apiserver and etcd, and install Prometheus and libfaketime
 ## (Debian's packages, need root), for the integration, end-to-end and chaos tests
