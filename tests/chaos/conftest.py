@@ -1,16 +1,14 @@
-"""Fixtures for the chaos suite: the end-to-end tests' bed (``bed``: the real Karmada controllers on one API
-server, the real Cluster API controllers with the in-memory provider on the management cluster), each API
-server reached by burstd only through a ``FaultProxy``. Every test here is marked ``chaos`` and
-``integration``; a missing binary makes them ERROR, never skip."""
+"""The chaos suite's markers and figures. Its fixture is the end-to-end tests' bed (``bed``, in
+tests/conftest.py: the real Karmada controllers on one API server, the real Cluster API controllers with
+the in-memory provider on the management cluster), each API server reached by burstd only through a
+``FaultProxy``. Every test here is marked ``chaos`` and ``integration``; a missing binary makes them ERROR,
+never skip."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from e2e.conftest import bed, capi, karmada, workload_cluster
-
-__all__ = ["bed", "capi", "karmada", "workload_cluster"]
 
 _HERE = Path(__file__).resolve().parent
 

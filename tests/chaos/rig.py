@@ -18,15 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from e2e.bed import Bed, BedHarness, create_workload, run_bed
+from e2e.bed import Bed, BedHarness, create_workload, run_bed, scheduled
 from e2e.burstd_process import BurstdProcess, grant_deploy_rbac
 from e2e.fleet import DEPLOYMENT_NAME_LABEL, Fleet, machine_labels
-from e2e.invariants import CapacityCheck, static_weights
+from e2e.invariants import CapacityCheck
 from e2e.planes import Planes
 from testbed.capi import create_objects, worker_pool_objects
 
 from burstd.kube.client import MACHINE_DEPLOYMENTS, MACHINES, RESOURCE_BINDINGS
-from burstd.kube.errors import NotFound
 
 from .faultproxy import FaultProxy, Journal, Seen, proxy_kubeconfig
 
@@ -254,20 +253,6 @@ class Rig:
         assert division.mismatches == [], "\n".join(division.mismatches[:10])
 
 
-async def _placed_by_weights(h: BedHarness, workload: Fleet) -> bool:
-    """The real scheduler divided ``workload``'s binding by the static weights of its PropagationPolicy."""
-    try:
-        rb = await h.karmada_kube.get(RESOURCE_BINDINGS, workload.binding, workload.namespace)
-    except NotFound:
-        return False
-    status = rb.get("status") or {}
-    return bool(
-        rb["spec"].get("clusters")
-        and status.get("schedulerObservedGeneration") == rb["metadata"].get("generation")
-        and static_weights(rb)
-    )
-
-
 @contextlib.asynccontextmanager
 async def chaos_rig(
     bed: Bed, fleet: Fleet, workdir: Path, *, startup_s: float = 1.0, workloads: Sequence[Fleet] = ()
@@ -281,7 +266,7 @@ async def chaos_rig(
             await create_workload(h.karmada_kube, other)
             await h.wait_for(
                 f"the real scheduler placed workload {other.workload}",
-                functools.partial(_placed_by_weights, h, other),
+                functools.partial(scheduled, h.karmada_kube, other, weighted=True),
                 60,
             )
             h.karmada.add_workload(other)

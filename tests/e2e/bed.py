@@ -262,7 +262,7 @@ class BedHarness:
         assert check.mismatches == [], "\n".join(check.mismatches[:20])
 
 
-async def _scheduled(kube: KubeClient, fleet: Fleet, *, weighted: bool) -> bool:
+async def scheduled(kube: KubeClient, fleet: Fleet, *, weighted: bool) -> bool:
     """The binding is scheduled, and (``weighted``) the detector had carried burstd's idle weights into it:
     a binding made from a PropagationPolicy read before its weights were applied is first divided equally."""
     try:
@@ -323,7 +323,7 @@ async def run_bed(
         await clusters.step()
         await harness.wait_for(
             "the real scheduler placed the initial replicas",
-            lambda: _scheduled(karmada, fleet, weighted=placement is None),
+            lambda: scheduled(karmada, fleet, weighted=placement is None),
             60,
         )
         await harness.recorder.poll()
