@@ -229,14 +229,9 @@ def test_whole_burst_lifecycle_then_sigterm(bed: Bed, tmp_path: Path) -> None:
             # after it, only the way back (a node the shrinking burst no longer needs may be Released before
             # the replicas Drain off the others: the recorder watches the state, so it sees that too)
             assert set(phases[last_burst:]) <= set(LIFECYCLE[3:]), phases
-            assert phases[-2:] == ["Releasing", "Idle"], phases
-            # weights followed Ready capacity: the cloud got replicas only after its nodes were Ready (the
-            # Machines' Ready condition: the MachineDeployment's status.readyReplicas lags it by a second or
-            # so with the real controllers)
-            first_cloud = next(
-                s for s in h.recorder.binding_clusters.samples if fleet.cloud_cluster in s.value
-            )
-            assert min(h.recorder.machine_ledger.ready.values()) <= first_cloud.at
+            assert phases[-1] == "Idle", phases
+            # weights followed Ready capacity: checked at every sample by the capacity check below (Machines
+            # read before and after each binding read; a single poll's timestamps cannot order the two)
             assert h.recorder.weight_managers.last == ("burstd",)
             # what the real scheduler did: the division burstd's model predicts, never ahead of Ready nodes
             h.assert_capacity_never_led()
