@@ -2,11 +2,15 @@
 entry-point registry that finds installed providers. SDKs stay inside their provider packages."""
 
 from burstd.cloud.provider import (
+    POOL_TAG,
     AuthFailed,
     CloudProvider,
     Instance,
     InstanceState,
     InvalidRequest,
+    NodePool,
+    NodePoolBackend,
+    NodePoolMember,
     ProviderError,
     QuotaExceeded,
     Quote,
@@ -18,11 +22,15 @@ from burstd.cloud.provider import (
 from burstd.cloud.registry import ProviderLoadError, UnknownProvider, available, get_provider, load_class
 
 __all__ = [
+    "POOL_TAG",
     "AuthFailed",
     "CloudProvider",
     "Instance",
     "InstanceState",
     "InvalidRequest",
+    "NodePool",
+    "NodePoolBackend",
+    "NodePoolMember",
     "ProviderError",
     "ProviderLoadError",
     "QuotaExceeded",

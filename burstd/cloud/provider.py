@@ -18,11 +18,15 @@ from typing import ClassVar, Protocol, runtime_checkable
 from burstd.policy.spec import PoolSpec
 
 __all__ = [
+    "POOL_TAG",
     "AuthFailed",
     "CloudProvider",
     "Instance",
     "InstanceState",
     "InvalidRequest",
+    "NodePool",
+    "NodePoolBackend",
+    "NodePoolMember",
     "ProviderError",
     "QuotaExceeded",
     "Quote",
@@ -62,6 +66,12 @@ class Quote:
         return self.in_stock and nodes <= self.quota_headroom_nodes
 
 
+#: The tag every burstd-managed cloud instance carries, its value the burstd pool's name. Cluster API
+#: machine templates and native node pools are configured to put it on their instances (docs/providers.md);
+#: ``CloudProvider.instances`` finds a pool's instances by it.
+POOL_TAG = "burstd.io/pool"
+
+
 class InstanceState(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
@@ -90,6 +100,43 @@ class Instance:
     def alive(self) -> bool:
         """Still billed or about to be: anything but terminated."""
         return self.state is not InstanceState.TERMINATED
+
+
+@dataclass(frozen=True, slots=True)
+class NodePoolMember:
+    """One node of a native node pool (TKE, ACK) as the cloud's node-pool API reports it."""
+
+    instance_id: str
+    #: the Kubernetes Node's name, once the instance joined the cluster
+    node_name: str | None
+    #: the node joined and is Ready (TKE ``InstanceState`` running / ACK ``state`` running)
+    ready: bool
+    #: seconds since the epoch
+    created_at: float
+    #: being removed or released
+    deleting: bool = False
+    #: the launch or the join failed
+    failed: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.instance_id:
+            raise ValueError("node pool member instance_id must not be empty")
+
+
+@dataclass(frozen=True, slots=True)
+class NodePool:
+    """A native node pool: the desired node count the cloud's autoscaling group holds and its nodes."""
+
+    id: str
+    desired: int
+    members: tuple[NodePoolMember, ...]
+    #: the node pool is managed by the cloud's own autoscaler (TKE ``EnableAutoscale``, ACK
+    #: ``auto_scaling.enable``): burstd must not fight it, like a Cluster Autoscaler MachineDeployment
+    autoscaling: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.desired, bool) or not isinstance(self.desired, int) or self.desired < 0:
+            raise ValueError(f"node pool desired must be an int >= 0, got {self.desired!r}")
 
 
 # ------------------------------------------------------------------------------------------------ errors
@@ -218,6 +265,35 @@ class CloudProvider(Protocol):
         """Every instance the cloud holds for ``pool``, whatever burstd believes (finds leaks)."""
         ...
 
+    async def terminate(self, pool: PoolSpec, instance_ids: Sequence[str]) -> None:
+        """Terminate (and stop billing) these instances of ``pool``: used only to delete orphans, when
+        the ``cloud.deleteOrphans`` setting is on. An id that is already gone is not an error."""
+        ...
+
     def classify(self, error: Exception) -> ProviderError:
         """Turn any exception from this provider's SDK into a ProviderError (redacted message)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the provider's HTTP sessions. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class NodePoolBackend(Protocol):
+    """A provider that also drives its cloud's native node pools (backends ``tke-nodepool``,
+    ``ack-nodepool``) in place of Cluster API. The pool is named by ``PoolSpec.node_pool``
+    (``clusterId``, ``nodePoolId``). Methods raise only :class:`ProviderError` subclasses."""
+
+    async def node_pool(self, pool: PoolSpec) -> NodePool:
+        """The node pool's desired count and its nodes now."""
+        ...
+
+    async def scale_node_pool(self, pool: PoolSpec, desired: int) -> None:
+        """Set the node pool's desired node count (the cloud launches or removes nodes to reach it)."""
+        ...
+
+    async def remove_nodes(self, pool: PoolSpec, instance_ids: Sequence[str]) -> None:
+        """Remove exactly these nodes from the node pool, drained, releasing their instances; the
+        desired count drops by as many. Used to scale in by chosen nodes (the emptiest first)."""
         ...
