@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from burstd.model.cloud import NodePool
 from burstd.engine.webster import descending_for
 from burstd.kube.objects import (
     BindingInfo,
@@ -40,6 +41,19 @@ _NO_BUDGET = FleetBudget()
 
 
 @dataclass(frozen=True, slots=True)
+class NodePoolObs:
+    """A native node pool (TKE, ACK) as its provider reported it, and when."""
+
+    node_pool: NodePool
+    observed_at: float
+
+
+def node_pool_key(cluster_id: str, node_pool_id: str) -> str:
+    """How ``Snapshot.node_pools`` keys a native node pool."""
+    return f"{cluster_id}/{node_pool_id}"
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """The watch caches' contents, keyed as the caches key them (``namespace/name``; ``name`` for Clusters).
 
@@ -53,6 +67,8 @@ class Snapshot:
     policies: Mapping[str, PropagationPolicyInfo] = field(default_factory=dict)
     scalables: Mapping[str, ScalableInfo] = field(default_factory=dict)
     machines: Mapping[str, MachineObs] = field(default_factory=dict)
+    #: native node pools read from the cloud providers (not from a watch cache), by ``node_pool_key``
+    node_pools: Mapping[str, NodePoolObs] = field(default_factory=dict)
 
 
 def policy_clusters(policy: BurstPolicy) -> list[str]:
