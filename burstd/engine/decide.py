@@ -20,10 +20,11 @@ from burstd.engine.capacity import (
     demand_of,
     replicas_per_node,
 )
+from burstd.engine.cloud import alert_cloud, blocked_pools, quota_ceilings
 from burstd.engine.forecast import forecast, keep_for, peak, peak_leaves, record
-from burstd.engine.ledger import accrue
+from burstd.engine.ledger import accrue, currencies_of, track_burst
 from burstd.engine.plan import Plan
-from burstd.engine.pools import Limits, allocate, preference, price_of
+from burstd.engine.pools import Limits, allocate, known_prices, preference
 from burstd.engine.retire import effective, finish
 from burstd.engine.scaling import scale
 from burstd.engine.share import balanced
@@ -49,8 +50,8 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
     policy = effective(policy, seen, gone=forgotten)
     spec = policy.spec
     pools = spec.burst.pools
-    prices = {p.name: price_of(p, world.pools.get(p.name)) for p in pools}
-    ledger = accrue(state.ledger, world.pools, prices, now)
+    prices = known_prices(pools, world.pools)
+    ledger = accrue(state.ledger, world.pools, prices, now, currencies_of(pools), state.burst_started_at)
     plan = Plan([], [], [], set(), state.alerts)
 
     demand = demand_of(world, policy)
@@ -156,7 +157,13 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
             # Cancel launches that will not come; keep what is Ready.
             previous[p.name] = max(p.nodes.min, min(previous[p.name], world.pools[p.name].ready))
             plan.wake(backoff[p.name], now)
-    usable = {p.name: p.name not in backoff and per_node[p.name] > 0 for p in pools}
+    # --- the cloud's answers: provider errors, unpriced pools, quota --------------------------------
+    blocked = blocked_pools(pools, world.pools, prices)
+    for name, why in sorted(blocked.items()):
+        plan.reasons.append(f"pool {name} is not grown: {why}")
+    alert_cloud(plan, pools, world.pools)
+    ceilings = quota_ceilings(pools, world.pools)
+    usable = {p.name: p.name not in backoff and p.name not in blocked and per_node[p.name] > 0 for p in pools}
 
     # --- sizing: the cloud replicas the burst should hold ------------------------------------------
     headroom = 1 + spec.burst.headroom
@@ -218,11 +225,11 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
     )
     order = preference(policy, world.pools)
     limits = Limits(node_limit, cost_limit)
-    alloc = allocate(target, floor_nodes, previous, order, per_node, usable, prices, limits)
+    alloc = allocate(target, floor_nodes, previous, order, per_node, usable, prices, limits, ceilings)
     targets = alloc.targets
     capacity_all = sum(targets[p] * per_node[p] for p in targets)
     if alloc.capped_by and (target > capacity_all or floor_nodes > sum(targets.values())):
-        code = "LimitReached" if alloc.capped_by.startswith("max") else "ProvisioningFailed"
+        code = _capped_code(alloc.capped_by)
         plan.alert(
             code,
             Severity.WARNING,
@@ -233,7 +240,7 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
     if need < target:
         # The target is held above today's demand (scale-in not yet due): it keeps the nodes there are but
         # buys none beyond what today's demand needs (nodes lost, or a target from an older state).
-        up = allocate(need, floor_nodes, previous, order, per_node, usable, prices, limits).targets
+        up = allocate(need, floor_nodes, previous, order, per_node, usable, prices, limits, ceilings).targets
         targets = {p: n if n <= previous[p] else min(n, max(previous[p], up[p])) for p, n in targets.items()}
 
     # --- the cloud share ---------------------------------------------------------------------------
@@ -328,6 +335,7 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
             else now + spec.burst.provision_timeout,
             now,
         )
+    changes["ledger"] = track_burst(ledger, changes.get("burst_started_at", state.burst_started_at), now)
     changes["alerts"] = tuple(sorted(plan.alerts))
     new_state = replace(state, **changes)
     new_state = finish(new_state, *_retired(world, policy, new_state, final, plan))
@@ -432,6 +440,15 @@ def _hold(state: BurstState, plan: Plan, why: HoldReason, reason: str) -> Decisi
     plan.actions.append(Hold(reason))
     alerts = tuple(sorted(plan.alerts | (set(state.alerts) - {"WeightsChangedExternally"})))
     return Decision(replace(state, alerts=alerts), tuple(plan.actions), tuple(plan.reasons), None, (why,))
+
+
+def _capped_code(capped_by: str) -> str:
+    """The alert code for what capped the cloud capacity."""
+    if capped_by.startswith("max"):
+        return "LimitReached"
+    if capped_by.startswith("cloud quota"):
+        return "CloudQuotaExhausted"
+    return "ProvisioningFailed"
 
 
 def _min_opt(a: float | None, b: float | None) -> float | None:

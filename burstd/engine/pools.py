@@ -23,24 +23,36 @@ class Allocation:
     capped_by: str | None
 
 
-def price_of(spec: PoolSpec, state: PoolState | None) -> float:
-    """A live quote when the pool's price source is the provider and one is known, else the static price."""
-    if (
-        state is not None
-        and state.price_per_node_hour is not None
-        and (spec.price is None or spec.price.source == "provider")
-    ):
-        return state.price_per_node_hour
-    if spec.price is not None and spec.price.per_node_hour is not None:
-        return spec.price.per_node_hour
-    return state.price_per_node_hour if state is not None and state.price_per_node_hour is not None else 0.0
+def price_of(spec: PoolSpec, state: PoolState | None) -> float | None:
+    """The pool's price per node-hour, or None when it has none.
+
+    A pool priced by its provider (``price.source: provider``) takes the live quote only: without one it
+    has no price (never 0), so it cannot grow and budgets are never computed as if it were free. Other
+    pools take their static ``price.perNodeHour``.
+    """
+    quoted = state.price_per_node_hour if state is not None else None
+    if spec.price is None or spec.price.source == "provider":
+        return quoted
+    return spec.price.per_node_hour
+
+
+def known_prices(pools: Sequence[PoolSpec], states: Mapping[str, PoolState]) -> dict[str, float]:
+    """``price_of`` each pool that has a price (an unpriced pool is left out, never priced 0)."""
+    prices = {p.name: price_of(p, states.get(p.name)) for p in pools}
+    return {name: price for name, price in prices.items() if price is not None}
 
 
 def preference(policy: BurstPolicy, pools: Mapping[str, PoolState]) -> list[PoolSpec]:
-    """Pools in the order new nodes should go: as listed, or cheapest first (listed order breaks ties)."""
+    """Pools in the order new nodes should go: as listed, or cheapest first (listed order breaks ties;
+    pools without a price come last)."""
     specs = list(policy.spec.burst.pools)
     if policy.spec.burst.order == "cheapest-available":
-        specs.sort(key=lambda p: price_of(p, pools.get(p.name)))
+
+        def key(p: PoolSpec) -> tuple[bool, float]:
+            price = price_of(p, pools.get(p.name))
+            return (price is None, price or 0.0)
+
+        specs.sort(key=key)
     return specs
 
 
@@ -53,12 +65,16 @@ def allocate(
     usable: Mapping[str, bool],
     prices: Mapping[str, float],
     limits: Limits,
+    ceilings: Mapping[str, int] | None = None,
 ) -> Allocation:
     """Node targets per pool that hold ``want_replicas`` with at least ``want_nodes`` nodes.
 
     Grows into the most preferred usable pools, shrinks the least preferred first, keeps every pool
-    within [min, max] and the whole within the node and hourly-cost limits.
+    within [min, max] and the whole within the node and hourly-cost limits. ``prices`` holds the pools
+    that have a price (with an hourly-cost limit, nothing grows while a pool holding nodes has none);
+    ``ceilings`` caps how far a pool may grow (the cloud quota's headroom), never below what it holds.
     """
+    ceilings = ceilings or {}
     targets = {p.name: max(p.nodes.min, min(p.nodes.max, current.get(p.name, p.nodes.min))) for p in order}
 
     def capacity() -> int:
@@ -87,6 +103,10 @@ def allocate(
             continue
         add = max(math.ceil(max(missing_replicas, 0) / rpn), missing_nodes, 0)
         add = min(add, pool.nodes.max - targets[pool.name])
+        ceiling = ceilings.get(pool.name)
+        if ceiling is not None and targets[pool.name] + add > ceiling:
+            add = max(0, ceiling - targets[pool.name])
+            capped = capped or f"cloud quota (pool {pool.name} has room for {ceiling} nodes)"
         add, why = _within_limits(add, targets, prices, pool.name, limits)
         capped = capped or why
         targets[pool.name] += add
@@ -113,6 +133,11 @@ def _within_limits(
     if limits.max_nodes is not None and total + add > limits.max_nodes:
         add = max(0, limits.max_nodes - total)
         why = f"max cloud nodes ({limits.max_nodes})"
+    if limits.max_hourly_cost is not None and add > 0:
+        unpriced = sorted(p for p, n in targets.items() if (n > 0 or p == pool) and p not in prices)
+        if unpriced:
+            # The spend cannot be known, so it cannot be shown to stay within the limit.
+            return 0, f"max hourly cost ({limits.max_hourly_cost:g}; no price for {', '.join(unpriced)})"
     price = prices.get(pool, 0.0)
     if limits.max_hourly_cost is not None and price > 0:
         spend = sum(n * prices.get(p, 0.0) for p, n in targets.items())

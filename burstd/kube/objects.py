@@ -111,3 +111,5 @@ class MachineObs:
     node_name: str | None
     created_at: float
     observed_at: float
+    #: ``spec.providerID`` (e.g. ``tencentcloud:///ap-guangzhou-3/ins-abc``), once the provider set it
+    provider_id: str | None = None

@@ -118,6 +118,7 @@ def parse_machine(obj: Mapping[str, Any], observed_at: float) -> MachineObs:
     version = _api_version(obj)
     meta = f.metadata(obj)
     status = f.mapping(obj.get("status"), "status", required=False)
+    spec = f.mapping(obj.get("spec"), "spec", required=False)
     node_ref = f.mapping(status.get("nodeRef"), "status.nodeRef", required=False)
     owner_kind, owner_name = _owner(f.string_map(obj, "labels"))
     return MachineObs(
@@ -133,4 +134,5 @@ def parse_machine(obj: Mapping[str, Any], observed_at: float) -> MachineObs:
         node_name=f.opt_string(node_ref.get("name"), "status.nodeRef.name"),
         created_at=f.timestamp(meta.get("creationTimestamp"), "metadata.creationTimestamp"),
         observed_at=observed_at,
+        provider_id=f.opt_string(spec.get("providerID"), "spec.providerID") or None,
     )

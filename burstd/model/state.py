@@ -18,12 +18,45 @@ class Phase(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class PoolCost:
+    """What one pool billed: node-seconds, their cost at the pool's price, and its currency.
+
+    ``unpriced_seconds`` are node-seconds (included in ``node_seconds``) that had no price when they were
+    accounted (a provider pool with no quote yet): they are in no ``cost``, and the cost report shows them.
+    """
+
+    node_seconds: float = 0.0
+    cost: float = 0.0
+    currency: str = ""
+    unpriced_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class BurstRecord:
+    """One burst's bill: from the evaluation that started it (its id) to the one that returned to Idle
+    (``end`` None while it runs), per pool."""
+
+    start: float
+    end: float | None = None
+    pools: Mapping[str, PoolCost] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Ledger:
-    """Cloud node-seconds and their cost, accounted per pool from what the cloud API reports."""
+    """Cloud node-seconds and their cost, accounted per pool from what the cloud API reports
+    (see burstd.engine.ledger). ``node_seconds`` and ``cost`` are the policy's running totals (also
+    from states saved before per-pool costs); ``pools`` the per-pool totals since per-pool accounting."""
 
     node_seconds: Mapping[str, float] = field(default_factory=dict)
     cost: float = 0.0
     accounted_until: float | None = None
+    pools: Mapping[str, PoolCost] = field(default_factory=dict)
+    #: pool -> cloud nodes seen at ``accounted_until`` (a node gone by the next evaluation is charged to it)
+    seen: Mapping[str, int] = field(default_factory=dict)
+    #: the burst in progress, if any
+    burst: BurstRecord | None = None
+    #: closed bursts, oldest first, bounded (burstd.engine.ledger.MAX_CLOSED_BURSTS / MAX_BURST_AGE_S)
+    bursts: tuple[BurstRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +120,7 @@ class BurstState:
             "backoffUntil": dict(self.backoff_until),
             "rebalanceRequestedAt": self.rebalance_requested_at,
             "bursts": self.bursts,
-            "ledger": {
-                "nodeSeconds": dict(self.ledger.node_seconds),
-                "cost": self.ledger.cost,
-                "accountedUntil": self.ledger.accounted_until,
-            },
+            "ledger": _ledger_dict(self.ledger),
             "history": {
                 "step": self.history.step,
                 "start": self.history.start,
@@ -124,11 +153,7 @@ class BurstState:
             backoff_until=_field(data, "backoffUntil", _floats, {}),
             rebalance_requested_at=_field(data, "rebalanceRequestedAt", _opt_float, None),
             bursts=_field(data, "bursts", int, 0),
-            ledger=Ledger(
-                node_seconds=_field(ledger, "nodeSeconds", _floats, {}, "ledger."),
-                cost=_field(ledger, "cost", float, 0.0, "ledger."),
-                accounted_until=_field(ledger, "accountedUntil", _opt_float, None, "ledger."),
-            ),
+            ledger=_ledger(ledger),
             history=History(
                 step=_field(history, "step", float, 300.0, "history."),
                 start=_field(history, "start", _opt_float, None, "history."),
@@ -137,6 +162,79 @@ class BurstState:
             retiring_pools=_field(data, "retiringPools", _specs, {}),
             retiring_workloads=_field(data, "retiringWorkloads", _specs, {}),
         )
+
+
+def _ledger_dict(ledger: Ledger) -> dict[str, Any]:
+    return {
+        "nodeSeconds": dict(ledger.node_seconds),
+        "cost": ledger.cost,
+        "accountedUntil": ledger.accounted_until,
+        "pools": _pool_costs_dict(ledger.pools),
+        "seen": dict(ledger.seen),
+        "burst": None if ledger.burst is None else _burst_dict(ledger.burst),
+        "bursts": [_burst_dict(b) for b in ledger.bursts],
+    }
+
+
+def _pool_costs_dict(pools: Mapping[str, PoolCost]) -> dict[str, Any]:
+    return {
+        name: {
+            "nodeSeconds": c.node_seconds,
+            "cost": c.cost,
+            "currency": c.currency,
+            "unpricedSeconds": c.unpriced_seconds,
+        }
+        for name, c in pools.items()
+    }
+
+
+def _burst_dict(burst: BurstRecord) -> dict[str, Any]:
+    return {"start": burst.start, "end": burst.end, "pools": _pool_costs_dict(burst.pools)}
+
+
+def _ledger(data: Mapping[str, Any]) -> Ledger:
+    """The ledger of a saved state; the fields after ``accountedUntil`` are absent from older states."""
+    p = "ledger."
+    return Ledger(
+        node_seconds=_field(data, "nodeSeconds", _floats, {}, p),
+        cost=_field(data, "cost", float, 0.0, p),
+        accounted_until=_field(data, "accountedUntil", _opt_float, None, p),
+        pools=_field(data, "pools", _pool_costs, {}, p),
+        seen=_field(data, "seen", _ints, {}, p),
+        burst=_field(data, "burst", _burst, None, p),
+        bursts=_field(data, "bursts", lambda v: tuple(_burst(b) for b in _list(v)), (), p),
+    )
+
+
+def _pool_costs(value: Any) -> dict[str, PoolCost]:
+    out = {}
+    for name, raw in _mapping(value).items():
+        c = _mapping(raw)
+        out[str(name)] = PoolCost(
+            node_seconds=float(c.get("nodeSeconds", 0.0)),
+            cost=float(c.get("cost", 0.0)),
+            currency=str(c.get("currency", "")),
+            unpriced_seconds=float(c.get("unpricedSeconds", 0.0)),
+        )
+    return out
+
+
+def _burst(value: Any) -> BurstRecord:
+    b = _mapping(value)
+    if "start" not in b:
+        raise ValueError("a burst record has no start")
+    end = b.get("end")
+    return BurstRecord(
+        start=float(b["start"]),
+        end=None if end is None else float(end),
+        pools=_pool_costs(b.get("pools", {})),
+    )
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return value
 
 
 _MISSING = object()

@@ -93,6 +93,16 @@ class PoolState:
     machines: tuple[MachineInfo, ...] = ()
     stock_out: bool = False  # the provider reports no stock / quota for this pool
     price_per_node_hour: float | None = None  # a live quote; the policy's static price otherwise
+    #: how many more nodes the cloud account's quota allows in this pool (None: not quoted)
+    quota_headroom: int | None = None
+    #: why the provider cannot be asked or trusted for this pool right now (None: it can): e.g. the
+    #: credentials were rejected, the API is unavailable and no fresh quote is left, or a pool priced by
+    #: the provider has no quote. Such a pool does not grow.
+    unavailable: str | None = None
+    #: the machine-readable reason behind ``unavailable`` (``AuthFailed``, ``Unavailable``, ``NoQuote``, ...)
+    unavailable_reason: str | None = None
+    #: ids of cloud instances tagged for this pool with no Machine or node-pool member behind them
+    orphans: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

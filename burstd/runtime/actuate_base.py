@@ -42,8 +42,9 @@ FIELD_MANAGER = "burstd"
 #: applied: written; unchanged: already so, nothing written; dry-run: would have been written;
 #: held: another field manager owns the field, burstd did not force; refused: burstd must not manage it;
 #: conflict: the object changed since burstd read it (a resourceVersion precondition failed), nothing more
-#: was written: the next round re-reads it and decides again.
-Outcome = Literal["applied", "unchanged", "dry-run", "held", "refused", "conflict"]
+#: was written: the next round re-reads it and decides again; failed: a cloud call failed in a way that may
+#: pass (throttled, unavailable, stock-out, quota), nothing more was written: the next round decides again.
+Outcome = Literal["applied", "unchanged", "dry-run", "held", "refused", "conflict", "failed"]
 
 
 @dataclass(frozen=True, slots=True)

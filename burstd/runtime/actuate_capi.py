@@ -136,11 +136,8 @@ class CapiActuator:
         if pool is None:
             return f"BurstPolicy {policy.name} has no pool named {pool_name!r}"
         kind = _KINDS.get(pool.backend)
-        if kind is None:
-            return (
-                f"backend {pool.backend} is served by the cloud provider plugin (not implemented in "
-                f"this release); pool {pool.name} cannot be changed by burstd"
-            )
+        if kind is None:  # native node pools are driven by burstd.runtime.actuate_nodepool
+            return f"pool {pool.name} (backend {pool.backend}) is not a Cluster API pool"
         if pool.ref is None:
             return f"pool {pool.name} (backend {pool.backend}) has no ref to a Cluster API object"
         return kind, pool.ref
@@ -272,15 +269,12 @@ class CapiActuator:
         return ActionResult(action, "applied", message)
 
     async def problems(self, policy: BurstPolicy) -> list[str]:
-        """Why a pool of ``policy`` cannot be managed: missing, Cluster Autoscaler's, paused."""
+        """Why a Cluster API pool of ``policy`` cannot be managed: missing, Cluster Autoscaler's, paused.
+        Pools of other backends (native node pools) are checked by their own actuator."""
         out: list[str] = []
         for pool in policy.spec.burst.pools:
             kind = _KINDS.get(pool.backend)
             if kind is None:
-                out.append(
-                    f"Pool {pool.name} uses backend {pool.backend}, which is served by a cloud provider "
-                    "plugin that this release does not drive; use capi-machinedeployment or capi-machinepool."
-                )
                 continue
             if pool.ref is None:
                 out.append(f"Pool {pool.name} (backend {pool.backend}) has no ref to a Cluster API object.")

@@ -141,7 +141,7 @@ class PolicyRunner:
             result = await actuator.apply(self.policy, action)
             metrics.actions.labels(name, type(action).__name__, result.outcome).inc()
             done.append((describe(action), result.outcome, result.message))
-            level = logging.WARNING if result.outcome in ("held", "refused") else logging.INFO
+            level = logging.WARNING if result.outcome in ("held", "refused", "failed") else logging.INFO
             if not isinstance(action, Alert) or result.outcome != "unchanged":
                 log.log(
                     level, "policy %s: %s -> %s %s", name, describe(action), result.outcome, result.message
@@ -155,7 +155,8 @@ class PolicyRunner:
                 held.append("RefusedTarget")
                 self.blocked["RefusedTarget"] = result.message
                 break
-            if result.outcome == "conflict":  # changed since read (a new leader?): decide again next round
+            # changed since read (a new leader?), or a cloud call failed: decide again next round
+            if result.outcome in ("conflict", "failed"):
                 stopped = True
                 break
         reasons = decision.reasons + tuple(f"not observed: {m}" for m in missing)

@@ -10,7 +10,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from burstd.model.cloud import NodePool
 from burstd.engine.webster import descending_for
 from burstd.kube.objects import (
     BindingInfo,
@@ -20,6 +19,7 @@ from burstd.kube.objects import (
     ScalableInfo,
     ScalableKind,
 )
+from burstd.model.cloud import NodePool
 from burstd.model.world import (
     ClusterSummary,
     FleetBudget,
@@ -31,6 +31,7 @@ from burstd.model.world import (
 )
 from burstd.policy.spec import BurstPolicy, PoolSpec, WorkloadSpec
 from burstd.runtime.actuate_base import FIELD_MANAGER
+from burstd.runtime.observe_nodepool import is_native, node_pool_label, node_pool_state
 
 #: The Cluster API kind behind each pool backend this module builds pools for.
 CAPI_KINDS: Mapping[str, ScalableKind] = MappingProxyType(
@@ -119,6 +120,13 @@ def _workload(wl: WorkloadSpec, snap: Snapshot) -> WorkloadState | None:
     )
 
 
+def node_pool_of(pool: PoolSpec, snap: Snapshot) -> NodePoolObs | None:
+    """The pool's native node pool in ``snap``; None if absent (or not a native node pool)."""
+    if not is_native(pool) or pool.node_pool is None:
+        return None
+    return snap.node_pools.get(node_pool_key(pool.node_pool.cluster_id, pool.node_pool.node_pool_id))
+
+
 def scalable_of(pool: PoolSpec, snap: Snapshot) -> ScalableInfo | None:
     """The pool's MachineDeployment or MachinePool in ``snap``; None if absent (or not a Cluster API pool)."""
     return _scalable(pool, snap)
@@ -175,11 +183,11 @@ def build_world(
     signals: Mapping[str, Sample] = _NO_SIGNALS,
     budget: FleetBudget = _NO_BUDGET,
 ) -> World:
-    """The ``World`` of one policy: its clusters, its workloads and its Cluster API pools as observed.
+    """The ``World`` of one policy: its clusters, its workloads and its pools as observed.
 
     Pieces that are not observed are absent (never invented): a workload needs its PropagationPolicy and
-    at least one ResourceBinding; a pool needs its MachineDeployment/MachinePool. Pools of other backends
-    (native node pools) are not built here.
+    at least one ResourceBinding; a Cluster API pool needs its MachineDeployment/MachinePool, a native
+    pool its node pool in ``snap.node_pools`` (``burstd.runtime.observe_nodepool``).
     """
     clusters = {name: snap.clusters[name] for name in policy_clusters(policy) if name in snap.clusters}
     workloads = tuple(w for w in (_workload(wl, snap) for wl in policy.spec.workloads) if w is not None)
@@ -188,6 +196,8 @@ def build_world(
         obj = _scalable(pool, snap)
         if obj is not None:
             pools[pool.name] = _pool(pool, obj, snap)
+        elif (native := node_pool_of(pool, snap)) is not None:
+            pools[pool.name] = node_pool_state(pool, native)
     return World(clusters=clusters, workloads=workloads, pools=pools, signals=signals, budget=budget)
 
 
@@ -207,6 +217,8 @@ def _missing(policy: BurstPolicy, snap: Snapshot) -> Iterator[str]:
         kind = CAPI_KINDS.get(pool.backend)
         if kind is not None and pool.ref is not None and _scalable(pool, snap) is None:
             yield f"{kind} {pool.ref.key}"
+        elif is_native(pool) and node_pool_of(pool, snap) is None:
+            yield node_pool_label(pool)
 
 
 def describe_missing(policy: BurstPolicy, snap: Snapshot) -> list[str]:

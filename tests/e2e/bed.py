@@ -287,11 +287,14 @@ async def run_bed(
     md_annotations: dict[str, str] | None = None,
     placement: dict[str, Any] | None = None,
     start: bool = True,
+    members: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None,
 ) -> AsyncIterator[BedHarness]:
     """Create ``fleet`` (default ``bed.fleet()``) on the bed, wait until the real scheduler has placed
     its initial replicas, then (with ``start``) run the players and the recorder until the block ends.
     ``placement``: the PropagationPolicy's placement instead of ``fleet.placement`` (then no static weights
-    are written: overflow mode)."""
+    are written: overflow mode). ``members``: the cloud pool is a native node pool in a fake cloud, whose
+    members (Machine-shaped, ``players.member_as_machine``) are the cloud cluster's nodes; no
+    MachineDeployment is made."""
     fleet = fleet or bed.fleet()
     async with contextlib.AsyncExitStack() as stack:
         karmada = await stack.enter_async_context(
@@ -301,8 +304,12 @@ async def run_bed(
             await KubeClient.from_kubeconfig(str(bed.capi.plane.kubeconfig))
         )
         await create_clusters(karmada, bed.karmada.plane, fleet)
-        await create_management_side(bed, fleet, startup_s=startup_s, annotations=md_annotations)
+        if members is None:
+            await create_management_side(bed, fleet, startup_s=startup_s, annotations=md_annotations)
+        else:
+            await ensure_namespace(bed.capi.plane, fleet.burstd_namespace)
         clusters = ClusterStatusPlayer(karmada, management, fleet)
+        clusters.members = members
         harness = BedHarness(
             bed=bed,
             karmada_kube=karmada,

@@ -188,12 +188,15 @@ def policy_doc(
     scale_out: list[dict[str, Any]] | None = None,
     scale_in: list[dict[str, Any]] | None = None,
     dry_run: bool = False,
+    pools: list[dict[str, Any]] | None = None,
+    limits: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A BurstPolicy for ``fleet`` with short intervals, so a whole burst lifecycle takes seconds.
 
     Triggers by default: burst when the FederatedHPA wants more than the base holds (or the base is 95 %
     requested), for 1 s; scale in when the desired replicas fit on the base with 2 replicas to spare,
-    for 2 s. Pass ``scale_out``/``scale_in`` (lists of conditions) to change them.
+    for 2 s. Pass ``scale_out``/``scale_in`` (lists of conditions) to change them; ``pools`` (e.g.
+    ``native_pool(...)``) replaces the MachineDeployment pool, ``limits`` the node limit.
     """
     pool_node = {
         "cpu": cpu_quantity(fleet.node_cpu_milli),
@@ -217,7 +220,8 @@ def policy_doc(
                 "order": "listed",
                 "headroom": "10%",
                 "provisionTimeout": "60s",
-                "pools": [
+                "pools": pools
+                or [
                     {
                         "name": fleet.pool_name,
                         "provider": "tencent",
@@ -249,22 +253,50 @@ def policy_doc(
                 "interval": "1s",
                 "stabilizationWindow": "5s",
             },
-            "limits": {"maxCloudNodes": fleet.pool_max_nodes},
+            "limits": limits or {"maxCloudNodes": fleet.pool_max_nodes},
             "safety": {"signalMaxAge": "30s", "stockoutBackoff": "30s"},
         },
     }
 
 
-def policy_yaml(
+def native_pool(
     fleet: Fleet,
+    name: str,
     *,
-    scale_out: list[dict[str, Any]] | None = None,
-    scale_in: list[dict[str, Any]] | None = None,
-    dry_run: bool = False,
-) -> str:
-    """``policy_doc(...)`` as a YAML document (what ``burstd run`` reads from its policy file)."""
+    provider: str,
+    cluster_id: str,
+    node_pool_id: str,
+    instance_type: str,
+    zone: str,
+    price: dict[str, Any] | None = None,
+    max_nodes: int | None = None,
+) -> dict[str, Any]:
+    """A pool of ``fleet``'s cloud cluster on a native node pool (``tke-nodepool`` for ``tencentcloud``,
+    ``ack-nodepool`` for ``alibabacloud``), priced by the provider's quote unless ``price`` is given."""
+    backend = {"tencentcloud": "tke-nodepool", "alibabacloud": "ack-nodepool"}[provider]
+    return {
+        "name": name,
+        "provider": provider,
+        "cluster": fleet.cloud_cluster,
+        "backend": backend,
+        "nodePool": {"clusterId": cluster_id, "nodePoolId": node_pool_id},
+        "nodes": {"min": 0, "max": max_nodes or fleet.pool_max_nodes},
+        "instanceType": instance_type,
+        "zone": zone,
+        "allocatable": {
+            "cpu": cpu_quantity(fleet.node_cpu_milli),
+            "memory": memory_quantity(fleet.node_memory_bytes),
+            "pods": fleet.node_pods,
+        },
+        "price": price or {"source": "provider", "currency": "CNY"},
+    }
+
+
+def policy_yaml(fleet: Fleet, **options: Any) -> str:
+    """``policy_doc(fleet, **options)`` as a YAML document (what ``burstd run`` reads from its policy
+    file)."""
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
     out = io.StringIO()
-    yaml.dump(policy_doc(fleet, scale_out=scale_out, scale_in=scale_in, dry_run=dry_run), out)
+    yaml.dump(policy_doc(fleet, **options), out)
     return out.getvalue()

@@ -12,12 +12,14 @@ Cluster API v1.14.2 controllers turn the MachineDeployment into MachineSets and 
 - ``ClusterStatusPlayer.step()`` writes each fleet Cluster's status from real capacity: the base has
   ``base_nodes`` Ready nodes; the cloud cluster's nodes are the Machines of the fleet's MachineDeployment
   that the real Cluster API controllers made, with a nodeRef (the Ready ones count). Allocated = the
-  replicas the real scheduler put there that fit (x the request), the rest are allocating.
+  replicas the real scheduler put there that fit (x the request), the rest are allocating. With a native
+  node pool (``members``), the cloud cluster's nodes are the node pool's members in the fake cloud, each
+  shaped as a Machine (``member_as_machine``) so that the recorder's checks read them the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +40,18 @@ def machine_ready(machine: Mapping[str, Any]) -> bool:
     real controllers can set it a moment before ``nodeRef`` (the Node is up and healthy already)."""
     status = machine.get("status") or {}
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def member_as_machine(instance_id: str, *, ready: bool, deleting: bool = False) -> dict[str, Any]:
+    """A native node pool's member in the shape of a Cluster API Machine (name, Ready condition, nodeRef
+    once Ready, deletionTimestamp while it is removed): what ``machine_ready`` and the recorder read."""
+    status: dict[str, Any] = {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
+    if ready:
+        status["nodeRef"] = {"name": instance_id}
+    metadata: dict[str, Any] = {"name": instance_id}
+    if deleting:
+        metadata["deletionTimestamp"] = "1970-01-01T00:00:00Z"
+    return {"metadata": metadata, "status": status}
 
 
 class FederatedHPAPlayer:
@@ -107,13 +121,18 @@ class ClusterStatusPlayer:
         self.workloads: dict[str, Fleet] = {fleet.workload: fleet}
         self.machine_deployments: list[str] = [fleet.machine_deployment]
         """The MachineDeployments whose Machines are the cloud cluster's nodes (append a second pool's)."""
+        self.members: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
+        """Native node pools instead: the cloud cluster's nodes, Machine-shaped (``member_as_machine``)."""
         self.writes = 0
 
     def add_workload(self, workload: Fleet) -> None:
         self.workloads[workload.workload] = workload
 
     async def machines(self) -> list[dict[str, Any]]:
-        """The Machines of the fleet's MachineDeployments (made by the real MachineSet controller)."""
+        """The Machines of the fleet's MachineDeployments (made by the real MachineSet controller), or the
+        native node pools' members."""
+        if self.members is not None:
+            return await self.members()
         pools = ",".join(self.machine_deployments)
         listed = await self.management.list(
             MACHINES, self.fleet.capi_namespace, label_selector=f"{DEPLOYMENT_NAME_LABEL} in ({pools})"

@@ -16,6 +16,7 @@ from burstd.kube.objects import (
     ScalableInfo,
     ScalableKind,
 )
+from burstd.model.cloud import NodePool, NodePoolMember
 from burstd.model.world import (
     ClusterSummary,
     FleetBudget,
@@ -26,7 +27,7 @@ from burstd.model.world import (
     WorkloadState,
 )
 from burstd.policy.spec import BurstPolicy, parse_document
-from burstd.runtime.observe import Snapshot, build_world, describe_missing
+from burstd.runtime.observe import NodePoolObs, Snapshot, build_world, describe_missing
 
 T = 1000.0
 
@@ -221,6 +222,7 @@ def full() -> Snapshot:
             machine("mp-like", owner="md-0", kind="MachinePool"),
             machine("orphan", owner=None),
         ),
+        node_pools={"c/np": NodePoolObs(NodePool("np", 1, (NodePoolMember("ins-1", "n-1", True, T),)), T)},
     )
 
 
@@ -300,10 +302,18 @@ def test_machine_deployment_pool_from_its_machines() -> None:
     )
 
 
-def test_pool_without_machines_uses_status() -> None:
+def test_pool_without_machines_uses_status_and_a_native_pool_its_members() -> None:
     world = build_world(policy(), full())
     assert world.pools["mp"] == PoolState(name="mp", desired=2, ready=1, existing=2, failed=0, observed_at=T)
-    assert "np" not in world.pools  # native node pools are built elsewhere
+    assert world.pools["np"] == PoolState(
+        name="np",
+        desired=1,
+        ready=1,
+        existing=1,
+        failed=0,
+        observed_at=T,
+        machines=(MachineInfo("ins-1", True, 0, T),),
+    )
 
 
 @pytest.mark.parametrize(
@@ -330,7 +340,7 @@ def test_pool_of_the_wrong_kind_is_absent() -> None:
         full(), scalables=keyed(scalable("md-0", "MachinePool", 3), scalable("mp-0", "MachinePool", 2))
     )
     world = build_world(policy(), snap)
-    assert set(world.pools) == {"mp"}
+    assert set(world.pools) == {"mp", "np"}
     assert describe_missing(policy(), snap) == ["MachineDeployment capi/md-0"]
 
 
@@ -356,6 +366,7 @@ def test_describe_missing() -> None:
         "PropagationPolicy shop/api",
         "MachineDeployment capi/md-0",
         "MachinePool capi/mp-0",
+        "ACK node pool c/np",
     ]
     world = build_world(policy(), empty)
     assert (world.clusters, world.workloads, world.pools) == ({}, (), {})
