@@ -19,9 +19,10 @@ A provider error never crashes the round; it becomes the action's outcome:
 - ``AuthFailed`` and ``InvalidRequest`` (wrong credentials or permissions, an unknown node pool): a human
   must act, so ``refused`` with a Warning Event; the daemon holds the policy (``RefusedTarget``) and checks
   it again every round (``problems``), resuming once the call succeeds;
-- ``StockOut``, ``QuotaExceeded``, ``Throttled``, ``Unavailable``: ``failed``; nothing more of the step is
-  applied, its state is not saved, and the next round decides again (with fresh quotes, so a stock-out or a
-  quota fails over to the next pool).
+- ``StockOut``, ``QuotaExceeded``, ``Throttled``, ``Unavailable``, and an ``InvalidRequest`` from
+  ``remove_nodes`` (a member released between the read and the removal): ``failed``; nothing more of the
+  step is applied, its state is not saved, and the next round decides again (with fresh quotes, so a
+  stock-out or a quota fails over to the next pool).
 """
 
 from __future__ import annotations
@@ -136,8 +137,10 @@ class NodePoolActuator:
         target: _Target,
         what: str,
         call: Callable[[], Awaitable[T]],
+        needs_a_human: tuple[type[ProviderError], ...] = _NEEDS_A_HUMAN,
     ) -> T:
-        """``call()``; a failure raises ``_Failed`` with the action's result (refused or failed)."""
+        """``call()``; a failure raises ``_Failed`` with the action's result: ``refused`` for the errors in
+        ``needs_a_human``, ``failed`` for the others."""
         try:
             return await call()
         except ProviderError as exc:
@@ -153,7 +156,7 @@ class NodePoolActuator:
             if isinstance(error, Throttled) and error.retry_after is not None
             else ""
         )
-        if isinstance(error, _NEEDS_A_HUMAN):
+        if isinstance(error, needs_a_human):
             message = (
                 f"cannot {what} {target.label}: {error}; the policy is held until the call succeeds "
                 "(checked every round)"
@@ -253,6 +256,9 @@ class NodePoolActuator:
                 target,
                 f"remove {', '.join(ids)} from",
                 lambda: target.backend.remove_nodes(target.pool, ids),
+                # an id the cloud rejects is most likely a member released since the read: decided again
+                # next round on a fresh read, not a reason to hold the policy
+                needs_a_human=(AuthFailed,),
             )
         except _Failed as failed:
             return failed.result

@@ -337,9 +337,9 @@ def test_non_capi_backend_is_refused_without_a_call(control_plane: ControlPlane)
         )
 
     tke, unknown = run(control_plane, body)
-    assert tke.outcome == "refused"
+    assert tke.outcome == "refused"  # a native node pool, and no provider configured to drive it
     assert tke.message.startswith(
-        "backend tke-nodepool is served by the cloud provider plugin (not implemented in this release)"
+        "Pool tke (TKE node pool c-1/np-1) uses cloud provider 'fake', which is not configured in burstd"
     )
     assert unknown.outcome == "refused"
     assert "no pool named 'nope'" in unknown.message
