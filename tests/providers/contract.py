@@ -323,7 +323,13 @@ class ProviderContract:
         self._native_only()
         pool = harness.pool("np-remove", native=True)
         first, second, third = harness.cloud.add_node_pool(pool, [True, True, True])
-        run(_with(harness, lambda p: _backend(p).remove_nodes(pool, [second])))
+
+        async def remove(provider: CloudProvider) -> int:
+            await _backend(provider).remove_nodes(pool, [second])
+            # read right after: burstd's next ScalePool compares with this, and must find it already lowered
+            return (await _backend(provider).node_pool(pool)).desired
+
+        assert run(_with(harness, remove)) == 2
         assert sorted(harness.cloud.node_pool_members(pool)) == sorted([first, third])
         assert harness.cloud.node_pool_desired(pool) == 2
 
