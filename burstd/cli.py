@@ -1,4 +1,4 @@
-"""The ``burstd`` command line: ``policy check``, ``policy schema``, ``simulate``, ``run``.
+"""The ``burstd`` command line: ``policy check``, ``policy schema``, ``simulate``, ``run``, ``cost report``.
 
 Exit codes: 0 success, 1 invalid input (a policy, a trace, a file), 2 usage error (argparse's own).
 Problems with the user's input are printed as ``FILE:LINE:COL: field.path: message`` lines, never as
@@ -74,7 +74,9 @@ def render_schema() -> str:
 
 
 def _cmd_policy_check(args: argparse.Namespace) -> int:
-    result = load_paths(args.paths)
+    from burstd.cloud.registry import available
+
+    result = load_paths(args.paths, providers=available())
     if result.diagnostics:
         for line in result.errors:
             print(line, file=sys.stderr)
@@ -170,6 +172,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run_command.add_arguments(run)
     run.set_defaults(handler=run_command.run)
+
+    from burstd.runtime import costcommand
+
+    cost = commands.add_parser(
+        "cost",
+        help="report what the bursts cost, from the persisted ledgers",
+        description="Work with the cost ledgers burstd keeps in each policy's state.",
+    )
+    cost_commands = cost.add_subparsers(dest="cost_command", metavar="SUBCOMMAND", required=True)
+    report = cost_commands.add_parser(
+        "report",
+        help="print cost per burst, pool and policy, with totals",
+        description="Read every policy's burst state from the management cluster (the same settings as "
+        "'burstd run': --config, BURSTD_* variables) or from files, and print cost per burst, per pool "
+        "and per policy with node-hours and currency, rounded to the cent.",
+    )
+    costcommand.add_arguments(report)
+    report.set_defaults(handler=costcommand.run)
     return parser
 
 

@@ -36,12 +36,21 @@ from burstd.model.world import PoolState
 from burstd.policy.spec import PoolSpec
 from burstd.policy.units import DAY_S
 
-__all__ = ["MAX_BURST_AGE_S", "MAX_CLOSED_BURSTS", "accrue", "currencies_of", "prune", "track_burst"]
+__all__ = [
+    "MAX_BURST_AGE_S",
+    "MAX_CLOSED_BURSTS",
+    "accrue",
+    "cost_by_currency",
+    "currencies_of",
+    "prune",
+    "track_burst",
+]
 
-#: closed burst records kept in a policy's state: one is ~120 bytes plus ~110 per pool in JSON, so 200
-#: records of a 16-pool policy stay under 400 KiB, and of a typical 2-4 pool policy under 100 KiB, far
-#: below the 1 MiB a ConfigMap can hold; at a few bursts a day that is months of history
-MAX_CLOSED_BURSTS = 200
+#: closed burst records kept in a policy's state. In JSON one takes ~70 bytes plus ~110 per pool it billed
+#: (full-precision floats), so 100 records of a 16-pool policy take ~185 KiB and of a typical 2-4 pool
+#: policy 25-45 KiB: far below the 1 MiB a ConfigMap holds, with room for the rest of the state. At a
+#: burst a day that is three months; export older ones with ``burstd cost report --format json``.
+MAX_CLOSED_BURSTS = 100
 #: closed burst records older than this (by their end) are dropped: a year and a month, for yearly reports
 MAX_BURST_AGE_S = 400 * DAY_S
 
@@ -67,8 +76,8 @@ def accrue(
         burst = BurstRecord(start=burst_started_at)
     if ledger.accounted_until is None:
         # The first accounting starts now: nothing before it is charged (burstd cannot know it was not).
-        seen = {name: _count(pool) for name, pool in pools.items() if _count(pool) > 0}
-        return replace(ledger, accounted_until=now, seen=seen, burst=burst)
+        first = {name: _count(pool) for name, pool in pools.items() if _count(pool) > 0}
+        return replace(ledger, accounted_until=now, seen=first, burst=burst)
     start = ledger.accounted_until
     if now <= start:
         return replace(ledger, burst=burst) if burst is not ledger.burst else ledger
@@ -164,3 +173,24 @@ def _add(total: PoolCost | None, secs: float, amount: float | None, currency: st
         currency=currency or total.currency,
         unpriced_seconds=total.unpriced_seconds + (0.0 if amount is not None else secs),
     )
+
+
+def cost_by_currency(costs: Iterable[PoolCost], total: float | None, default: str) -> dict[str, float]:
+    """Cost per currency of per-pool ``costs`` (a pool with no currency counts in ``default``).
+
+    With ``total`` (a ledger's running ``cost``), a policy priced in one currency gets exactly ``total``
+    (which also holds what was accounted before per-pool costs); with several, each currency its pools'
+    sum, and ``default`` any part of ``total`` of a cent or more that no pool holds.
+    """
+    out: dict[str, float] = {}
+    for c in costs:
+        currency = c.currency or default
+        out[currency] = out.get(currency, 0.0) + c.cost
+    if total is None:
+        return out
+    if len(out) <= 1:
+        return {next(iter(out), default): total}
+    rest = round(total - sum(out.values()), 6)
+    if rest >= 0.01:
+        out[default] = out.get(default, 0.0) + rest
+    return out

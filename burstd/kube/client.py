@@ -500,6 +500,17 @@ class KubeClient:
         target = Target("get", CONFIGMAPS, namespace, name)
         return await self._builtin(target, self._core.read_namespaced_config_map, name, namespace)
 
+    async def list_configmaps(self, namespace: str, *, label_selector: str | None = None) -> Obj:
+        """The ConfigMapList of ``namespace`` (only those matching ``label_selector`` when given)."""
+        target = Target("list", CONFIGMAPS, namespace)
+        list_fn = self._core.list_namespaced_config_map
+        selector = {"label_selector": label_selector} if label_selector else {}
+
+        async def fn(ns: str, **kwargs: Any) -> Any:
+            return await list_fn(ns, **selector, **kwargs)
+
+        return await self._builtin(target, fn, namespace)
+
     async def create_configmap(self, namespace: str, body: Mapping[str, Any]) -> Obj:
         target = Target("create", CONFIGMAPS, namespace, self._name_of(body))
         fn = self._guarded(target, self._core.create_namespaced_config_map)

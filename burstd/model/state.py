@@ -177,15 +177,13 @@ def _ledger_dict(ledger: Ledger) -> dict[str, Any]:
 
 
 def _pool_costs_dict(pools: Mapping[str, PoolCost]) -> dict[str, Any]:
-    return {
-        name: {
-            "nodeSeconds": c.node_seconds,
-            "cost": c.cost,
-            "currency": c.currency,
-            "unpricedSeconds": c.unpriced_seconds,
-        }
-        for name, c in pools.items()
-    }
+    out: dict[str, Any] = {}
+    for name, c in pools.items():
+        entry: dict[str, Any] = {"nodeSeconds": c.node_seconds, "cost": c.cost, "currency": c.currency}
+        if c.unpriced_seconds:  # rare: left out when 0 to keep the state small
+            entry["unpricedSeconds"] = c.unpriced_seconds
+        out[name] = entry
+    return out
 
 
 def _burst_dict(burst: BurstRecord) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,10 +126,14 @@ class PolicyFileError(Exception):
 # --------------------------------------------------------------------------------------------- public API
 
 
-def load_paths(paths: Iterable[str | os.PathLike[str]]) -> LoadResult:
+def load_paths(
+    paths: Iterable[str | os.PathLike[str]], *, providers: Collection[str] | None = None
+) -> LoadResult:
     """Load every document of the given files and directories (each ``*.yaml``/``*.yml`` in a directory,
-    sorted by name, not recursive). A file named twice is read once."""
-    loader = _Loader()
+    sorted by name, not recursive). A file named twice is read once. With ``providers`` (the names of the
+    installed provider plugins, ``burstd.cloud.registry.available()``), a pool priced by its provider
+    (``price.source: provider``) whose provider is not among them is a problem."""
+    loader = _Loader(providers)
     files, problems = expand_paths(paths)
     loader.result.diagnostics.extend(problems)
     for display, path in files:
@@ -296,8 +300,9 @@ def _yaml_error(file: str, exc: YAMLError) -> Diagnostic:
 class _Loader:
     """Accumulates documents and problems over several files; checks names across files."""
 
-    def __init__(self) -> None:
+    def __init__(self, providers: Collection[str] | None = None) -> None:
         self.result = LoadResult()
+        self._providers = providers
         self._policy_names: dict[str, str] = {}  # name -> "file:line:col" of its metadata.name
         self._fleet_at: str | None = None
         self._where: dict[tuple[str, Loc], tuple[str, int, int]] = {}  # (policy, loc) -> file, line, col
@@ -419,7 +424,7 @@ class _Loader:
                 f"the policy at {first}; policy names must be unique",
             )
             return
-        problems = repeated(parsed)
+        problems = [*repeated(parsed), *self._unpriced(parsed)]
         for problem in problems:
             self._problem(file, *at(problem.loc, at_key=True), problem.path, problem.message)
         if problems:
@@ -429,6 +434,24 @@ class _Loader:
         self._where.update(
             {(parsed.name, claim.loc): (file, *at(claim.loc, at_key=True)) for claim in claims_of(parsed)}
         )
+
+    def _unpriced(self, policy: BurstPolicy) -> list[Problem]:
+        """Pools priced by a provider that is not installed: they could never have a price."""
+        if self._providers is None:
+            return []
+        installed = ", ".join(sorted(self._providers)) or "none"
+        return [
+            Problem(
+                ("spec", "burst", "pools", i, "provider"),
+                f"pool {pool.name} is priced by its provider (price.source: provider) but provider "
+                f"{pool.provider!r} is not installed (installed: {installed}); it would have no price: "
+                "install the provider's plugin or set price.source: static with price.perNodeHour",
+            )
+            for i, pool in enumerate(policy.spec.burst.pools)
+            if pool.price is not None
+            and pool.price.source == "provider"
+            and pool.provider not in self._providers
+        ]
 
     def check_claims(self) -> None:
         """One target, one policy: report each claim on a target an earlier policy already names."""

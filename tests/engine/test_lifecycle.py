@@ -64,10 +64,11 @@ def test_step_up_and_back_down_walks_every_phase_in_order() -> None:
     assert fleet.state.bursts == 1
     assert len(ups(fleet)) == 1
     assert alerts(fleet) == []
-    # Every node-second is billed: 9 nodes from the scale-up to their release, at 2.0 an hour.
+    # Every node-second is billed: 9 nodes from their launch (the scale-up) until the evaluation that no
+    # longer sees them (one 10s tick after the release removed them), at 2.0 an hour.
     times = [t for t, d, _ in fleet.history if any(isinstance(a, ScalePool) for a in d.actions)]
     assert len(times) == 2
-    node_seconds = 9 * (times[1] - times[0])
+    node_seconds = 9 * (times[1] + 10.0 - times[0])
     assert fleet.state.ledger.node_seconds == {"tke-a": pytest.approx(node_seconds)}
     assert fleet.state.ledger.cost == pytest.approx(node_seconds / 3600 * 2.0)
 
