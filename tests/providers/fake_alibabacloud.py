@@ -97,6 +97,8 @@ class LoggedRequest:
     body: str
     access_key_id: str | None
     status: int
+    #: when it arrived (``time.monotonic()``), to see how a client spaced its retries
+    at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -566,6 +568,7 @@ class FakeAlibabaCloud:
                         body=body.decode("utf-8", "replace"),
                         access_key_id=access_key,
                         status=status,
+                        at=time.monotonic(),
                     )
                 )
 
