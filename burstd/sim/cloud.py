@@ -1,5 +1,9 @@
 """The simulated cloud: node pools whose machines launch, become Ready after the provisioning delay, fail,
 run out of stock, are deleted after the deletion delay, and are billed per second from launch to deletion.
+
+Behind it is the cloud's provider, a FakeProvider scripted from the fleet (``burstd.sim.provider``): every
+machine is an instance there, launched through it (so a launch meets its stock and quota) and released
+when the machine is gone; random stock-outs are written into its stock timeline; the burstd run quotes it.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from burstd.cloud import QuotaExceeded, Quote, StockOut
+from burstd.sim.provider import simulated_provider, stock_timeline
 from burstd.sim.scenario import PoolModel, Scenario
 
 #: how long a capacity backend waits before it launches a failed machine again
@@ -26,6 +32,8 @@ class Machine:
     state: int = LAUNCHING
     marked: bool = False
     gone_at: float | None = None
+    #: the provider's instance id
+    instance: str = ""
 
 
 @dataclass(slots=True, eq=False)
@@ -39,6 +47,7 @@ class SimPool:
     launches: int = 0
     failed_launches: int = 0
     stock_out_failures: int = 0
+    quota_failures: int = 0
     seq: int = 0
     counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # machines per state
 
@@ -81,13 +90,18 @@ class SimCloud:
         self.version = 0
         self._ready_cache: tuple[int, dict[str, int]] = (-1, {})
         self._alloc_cache: tuple[int, tuple[tuple[str, float, float], ...]] = (-1, ())
+        #: the simulation's clock as the provider reads it
+        self.now = 0.0
+        self.provider = simulated_provider(scenario, lambda: self.now)
+        self.specs = {p.name: p for p in scenario.policy.spec.burst.pools}
         for pool in self.pools.values():
             pool.windows = sorted(pool.model.stock_outs)
             for a, b in pool.windows:
                 self._push(a, _WINDOW, pool.model.name, None)
                 self._push(b, _WINDOW, pool.model.name, None)
             for _ in range(pool.model.min_nodes):
-                pool.set_state(self._new_machine(pool, 0.0), READY)
+                instance = self.provider.add_instance(pool.model.name)
+                pool.set_state(self._new_machine(pool, 0.0, instance), READY)
 
     # -- events -------------------------------------------------------------------------------------------
     def _push(self, t: float, kind: int, pool: str, machine: Machine | None) -> None:
@@ -102,6 +116,7 @@ class SimCloud:
         changed = False
         while self._heap and self._heap[0][0] <= t:
             at, _, kind, name, machine = heapq.heappop(self._heap)
+            self.now = at
             pool = self.pools[name]
             if kind == _READY and machine is not None and machine.state == LAUNCHING:
                 pool.set_state(machine, READY)
@@ -123,9 +138,15 @@ class SimCloud:
             elif kind == _WINDOW:
                 pool.windows = [(a, b) for a, b in pool.windows if b > at]
                 changed = True
+        self.now = max(self.now, t)
         if changed:
             self.version += 1
         return changed
+
+    def quote(self, name: str, nodes: int, t: float) -> Quote:
+        """The provider's quote for ``nodes`` more nodes in the pool at ``t`` (raises ProviderError)."""
+        self.now = t
+        return self.provider.quote_sync(self.specs[name], nodes)
 
     # -- actions ------------------------------------------------------------------------------------------
     def scale(self, name: str, nodes: int, t: float, pods: Mapping[str, int]) -> int:
@@ -136,6 +157,7 @@ class SimCloud:
         first among equals); ``pods`` gives each machine's pod count.
         """
         pool = self.pools[name]
+        self.now = t
         current = pool.desired
         nodes = max(0, nodes)
         if nodes > current:
@@ -182,9 +204,9 @@ class SimCloud:
         return n
 
     # -- internals ----------------------------------------------------------------------------------------
-    def _new_machine(self, pool: SimPool, t: float) -> Machine:
+    def _new_machine(self, pool: SimPool, t: float, instance: str) -> Machine:
         pool.seq += 1
-        machine = Machine(f"{pool.model.name}-{pool.seq:05d}", pool.seq, t)
+        machine = Machine(f"{pool.model.name}-{pool.seq:05d}", pool.seq, t, instance=instance)
         pool.counts[LAUNCHING] += 1
         pool.machines.append(machine)
         pool.billed.append(machine)
@@ -193,7 +215,8 @@ class SimCloud:
     def _launch(self, pool: SimPool, t: float) -> None:
         model = pool.model
         pool.launches += 1
-        if pool.stock_out(t):
+        self.now = t
+        if not self.provider.in_stock_now(model.name):
             pool.stock_out_failures += 1
             self._failed(pool, t)
             return
@@ -201,11 +224,22 @@ class SimCloud:
             end = t + model.stock_out_duration
             pool.windows.append((t, end))
             pool.windows.sort()
+            self.provider.set_pool(model.name, stock=stock_timeline(pool.windows))
             self._push(end, _WINDOW, model.name, None)
             pool.stock_out_failures += 1
             self._failed(pool, t)
             return
-        machine = self._new_machine(pool, t)
+        try:
+            [instance] = self.provider.launch(model.name)
+        except StockOut:  # pragma: no cover - the stock was just checked on the same clock
+            pool.stock_out_failures += 1
+            self._failed(pool, t)
+            return
+        except QuotaExceeded:
+            pool.quota_failures += 1
+            self._failed(pool, t)
+            return
+        machine = self._new_machine(pool, t, instance.id)
         fails = model.launch_failure_probability > 0 and pool.rng.random() < model.launch_failure_probability
         if fails:
             self._push(t + model.provision_delay, _FAIL, model.name, machine)
@@ -227,11 +261,12 @@ class SimCloud:
         else:
             self._push(t + pool.model.deletion_delay, _GONE, pool.model.name, machine)
 
-    @staticmethod
-    def _gone(pool: SimPool, machine: Machine, t: float) -> None:
+    def _gone(self, pool: SimPool, machine: Machine, t: float) -> None:
         pool.set_state(machine, GONE)
         machine.gone_at = t
         pool.machines.remove(machine)
+        self.now = t
+        self.provider.release(pool.model.name, [machine.instance])
 
     # -- views --------------------------------------------------------------------------------------------
     def existing(self) -> int:

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from burstd.policy.spec import ObjectMeta, PolicyInvalid, Problem, StrictModel
-from burstd.policy.units import MAX_PRICE, CpuQuantity, Duration, MemoryQuantity
+from burstd.policy.units import MAX_PRICE, CpuQuantity, Duration, MemoryQuantity, PositiveDuration
 from burstd.sim.trace import parse_base_replicas
 
 KIND = "SimulatedFleet"
@@ -84,8 +84,11 @@ class PoolSim(StrictModel):
     stock_out_duration: Duration | None = None
     #: chance that a launched node never becomes Ready (billed until it fails at the provision delay)
     launch_failure_probability: Probability | None = None
-    #: price override, for pools priced by the provider's live quote (``price.source: provider``)
+    #: the simulated cloud's price (what its quotes say), needed for pools priced by the provider's live
+    #: quote (``price.source: provider``); other pools default to their policy price
     price_per_node_hour: Annotated[float, Field(ge=0, le=MAX_PRICE, allow_inf_nan=False)] | None = None
+    #: how many instances of the pool the simulated account's quota allows (unset: no quota to speak of)
+    quota: Annotated[int, Field(ge=0)] | None = None
 
 
 class FleetSpec(StrictModel):
@@ -97,6 +100,8 @@ class FleetSpec(StrictModel):
     base: BaseSim
     #: how often Karmada refreshes cluster status (``--cluster-status-update-frequency``); 0s: no lag
     status_refresh: Duration = 10.0
+    #: how long burstd trusts a quote from the simulated cloud (the daemon's ``cloud.quoteTTL``)
+    quote_ttl: Annotated[PositiveDuration, Field(alias="quoteTTL")] = 60.0
     pool_defaults: PoolSim = Field(default_factory=PoolSim)
     pools: dict[str, PoolSim] = Field(default_factory=dict)
 

@@ -1,10 +1,10 @@
 """The oracle: knows the whole trace in advance.
 
 At each instant it needs ``ceil(max(0, D(t) - M) / replicas-per-node)`` cloud nodes (within the pools'
-maximum and ``spec.limits.maxCloudNodes``). Each node is launched exactly one provisioning delay before it
-is needed, in the cheapest pool per replica that is in stock at launch time, and released the moment it is
-no longer needed (it bills until its deletion completes). Random stock-outs and launch failures do not touch
-it: it is the bound the other runs are measured against.
+maximum, the fleet's quotas and ``spec.limits.maxCloudNodes``). Each node is launched exactly one
+provisioning delay before it is needed, in the cheapest pool per replica that is in stock at launch time,
+and released the moment it is no longer needed (it bills until its deletion completes). Random stock-outs
+and launch failures do not touch it: it is the bound the other runs are measured against.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ class _Node:
     @property
     def launched_at(self) -> float:
         return self.needed_from - self.pool.provision_delay
+
+
+def _ceiling(pool: PoolModel) -> int:
+    """The most nodes the pool may hold: its maximum, or the cloud quota when that is lower."""
+    return pool.max_nodes if pool.quota is None else min(pool.max_nodes, pool.quota)
 
 
 def _in_stock(pool: PoolModel, t: float) -> bool:
@@ -62,7 +67,7 @@ def plan_nodes(scenario: Scenario) -> list[_Node]:
                 (
                     p
                     for p in by_price
-                    if per_pool[p.name] < p.max_nodes and _in_stock(p, t - p.provision_delay)
+                    if per_pool[p.name] < _ceiling(p) and _in_stock(p, t - p.provision_delay)
                 ),
                 None,
             )

@@ -41,6 +41,10 @@ class PoolModel:
     stock_out_probability: float
     stock_out_duration: float
     launch_failure_probability: float
+    #: instances the simulated account's quota allows in this pool (None: no limit)
+    quota: int | None = None
+    #: the pool's price currency (its policy price's, else the scenario's)
+    currency: str = "CNY"
 
     def utilisation(self, pods: int, request: Resources) -> float:
         """Requested share of the node: the larger of cpu and memory (as Cluster Autoscaler computes it)."""
@@ -71,6 +75,8 @@ class Scenario:
     workload: str
     seed: int
     currency: str
+    #: how long the burstd run trusts a quote from the simulated cloud
+    quote_ttl: float = 60.0
 
     @property
     def base_clusters(self) -> tuple[str, ...]:
@@ -140,8 +146,8 @@ def build_scenario(
             price, overridden = p.price.per_node_hour, False
         else:
             raise ScenarioError(
-                f"pool {p.name} takes its price from the provider; give the simulation a price "
-                f"with fleet spec.pools.{p.name}.pricePerNodeHour"
+                f"pool {p.name} takes its price from the provider's quotes; give the simulated cloud a "
+                f"price with fleet spec.pools.{p.name}.pricePerNodeHour"
             )
         pools.append(
             PoolModel(
@@ -161,6 +167,8 @@ def build_scenario(
                 stock_out_probability=_set(sim.stock_out_probability),
                 stock_out_duration=_set(sim.stock_out_duration),
                 launch_failure_probability=_set(sim.launch_failure_probability),
+                quota=sim.quota,
+                currency=p.price.currency if p.price is not None else "CNY",
             )
         )
     cloud = tuple(dict.fromkeys(p.cluster for p in pools))
@@ -186,6 +194,7 @@ def build_scenario(
         workload=policy.spec.workloads[0].propagation_policy.key,
         seed=seed,
         currency=min(currencies) if currencies else "CNY",
+        quote_ttl=spec.quote_ttl,
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from burstd.model.world import ClusterSummary, MachineInfo, PoolState, Resources, WorkloadState, World
 from burstd.sim.binding import Binding
 from burstd.sim.cloud import DELETING, READY, Machine, SimCloud
+from burstd.sim.provider import QuoteBook
 from burstd.sim.scenario import Scenario
 
 #: per cluster: (name, allocatable cpu, allocatable memory, served replicas, pending replicas)
@@ -30,6 +31,8 @@ class WorldBuilder:
         self._machines: dict[str, tuple[int, int, MachineInfo]] = {}  # name -> (state, pods, info)
         #: pool -> ((cloud version, pods version), machines) for reuse while nothing changed
         self._pool_machines: dict[str, tuple[tuple[int, int], tuple[MachineInfo, ...]]] = {}
+        #: the run's quotes from the simulated cloud's provider, asked once per quote TTL
+        self.quotes = QuoteBook(scenario)
 
     def record(self, t: float, numbers: ClusterNumbers) -> float | None:
         """Note the clusters' state from ``t`` on. Returns when a status refresh will publish a change."""
@@ -112,6 +115,7 @@ class WorldBuilder:
             else:
                 machines = self._machine_infos(pool.machines, pods)
                 self._pool_machines[name] = (key, machines)
+            cloud_says = self.quotes.answer(cloud.quote, name, pool.desired, t)
             pools[name] = PoolState(
                 name=name,
                 desired=pool.desired,
@@ -120,8 +124,11 @@ class WorldBuilder:
                 failed=len(pool.failed_slots),
                 observed_at=now,
                 machines=machines,
-                stock_out=pool.stock_out(t),
-                price_per_node_hour=pool.model.price_per_node_hour if pool.model.price_overridden else None,
+                stock_out=cloud_says.stock_out,
+                price_per_node_hour=cloud_says.price_per_node_hour,
+                quota_headroom=cloud_says.quota_headroom,
+                unavailable=cloud_says.unavailable,
+                unavailable_reason=cloud_says.unavailable_reason,
             )
         return World(clusters=self.clusters(t), workloads=(workload,), pools=pools)
 

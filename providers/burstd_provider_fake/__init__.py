@@ -7,15 +7,26 @@ Registered as ``fake`` in the entry-point group ``burstd.providers``::
 """
 
 from burstd_provider_fake.provider import CallRecord, FakeProvider
-from burstd_provider_fake.script import ErrorRule, PoolScript, Script, ScriptError, StockChange, parse_script
+from burstd_provider_fake.script import (
+    ErrorRule,
+    NodePoolScript,
+    PoolScript,
+    Script,
+    ScriptError,
+    StockChange,
+    parse_pool,
+    parse_script,
+)
 
 __all__ = [
     "CallRecord",
     "ErrorRule",
     "FakeProvider",
+    "NodePoolScript",
     "PoolScript",
     "Script",
     "ScriptError",
     "StockChange",
+    "parse_pool",
     "parse_script",
 ]

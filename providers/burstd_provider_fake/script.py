@@ -17,16 +17,25 @@ pools:
       - {at: 1h30m, inStock: true}
     launchDelay: 90s         # pending -> running (seconds or a duration, default 0)
     terminateDelay: 30s      # stopping -> terminated (default 0)
+    nodePool:                # optional: the pool's native node pool (backends tke-nodepool, ack-nodepool)
+      clusterId: cls-a1b2c3
+      nodePoolId: np-d4e5f6
+      desired: 2             # members Ready from the start (default 0)
+      autoscaling: false     # the cloud's own autoscaler drives it (default false)
 errors:
   - {call: quote, pool: tke-gz6, error: Throttled, times: 2, retryAfter: 1s}
   - {call: launch, error: StockOut, after: 3, message: "ResourceInsufficient.SpecifiedInstanceType"}
+  - {error: AuthFailed, times: always}     # no call: every call; times: always never runs out
 ```
+
+Calls: ``quote``, ``instances``, ``terminate``, ``node_pool``, ``scale_node_pool``, ``remove_nodes`` (the
+provider's methods) and ``launch`` (the test helper that stands for a Cluster API machine launch).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
@@ -37,15 +46,20 @@ __all__ = [
     "Call",
     "ErrorName",
     "ErrorRule",
+    "NodePoolScript",
     "PoolScript",
     "Script",
     "ScriptError",
     "StockChange",
+    "parse_pool",
     "parse_script",
 ]
 
-Call = Literal["quote", "instances", "launch", "terminate"]
+Call = Literal["quote", "instances", "launch", "terminate", "node_pool", "scale_node_pool", "remove_nodes"]
 ErrorName = Literal["StockOut", "QuotaExceeded", "Throttled", "AuthFailed", "InvalidRequest", "Unavailable"]
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ScriptError(ValueError):
@@ -80,6 +94,20 @@ class StockChange(_Strict):
     in_stock: bool
 
 
+class NodePoolScript(_Strict):
+    """A native node pool (TKE, ACK) holding the pool's instances, named as ``PoolSpec.node_pool``."""
+
+    cluster_id: Annotated[str, Field(min_length=1)]
+    node_pool_id: Annotated[str, Field(min_length=1)]
+    #: members that exist (Ready) from the start
+    desired: Annotated[int, Field(ge=0)] = 0
+    autoscaling: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.cluster_id}/{self.node_pool_id}"
+
+
 class PoolScript(_Strict):
     price: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
@@ -89,6 +117,7 @@ class PoolScript(_Strict):
     stock: bool | list[StockChange] = True
     launch_delay: Seconds = 0.0
     terminate_delay: Seconds = 0.0
+    node_pool: NodePoolScript | None = None
 
     @model_validator(mode="after")
     def _ordered_timeline(self) -> PoolScript:
@@ -111,12 +140,13 @@ class PoolScript(_Strict):
 
 
 class ErrorRule(_Strict):
-    """Fail ``times`` calls of ``call`` (on ``pool``, or any pool) after letting ``after`` through."""
+    """Fail ``times`` calls of ``call`` (every call when unset) on ``pool`` (or any pool) after letting
+    ``after`` through; ``times: always`` never runs out (bad credentials, an unreachable endpoint)."""
 
-    call: Call
+    call: Call | None = None
     error: ErrorName
     pool: str | None = None
-    times: Annotated[int, Field(ge=1)] = 1
+    times: Annotated[int, Field(ge=1)] | Literal["always"] = 1
     after: Annotated[int, Field(ge=0)] = 0
     message: str | None = None
     code: str | None = None
@@ -142,6 +172,13 @@ class Script(_Strict):
                     f"errors[{i}].pool {rule.pool!r} is not among the scripted pools "
                     f"({', '.join(sorted(self.pools)) or 'none'})"
                 )
+        owners: dict[str, str] = {}
+        for name, pool in self.pools.items():
+            if pool.node_pool is None:
+                continue
+            other = owners.setdefault(pool.node_pool.key, name)
+            if other != name:
+                raise ValueError(f"pools {other} and {name} both name node pool {pool.node_pool.key}")
         return self
 
 
@@ -153,8 +190,17 @@ def parse_script(data: Mapping[str, Any] | Script | None) -> Script:
         return data
     if not isinstance(data, Mapping):
         raise ScriptError(f"fake provider script must be a mapping, got {type(data).__name__}")
+    return _validate(Script, data, "invalid fake provider script")
+
+
+def parse_pool(name: str, data: Mapping[str, Any]) -> PoolScript:
+    """Validate one pool's script (keys as in YAML or as field names). Raises ScriptError."""
+    return _validate(PoolScript, data, f"invalid fake provider script for pool {name}")
+
+
+def _validate(model: type[M], data: Mapping[str, Any], what: str) -> M:
     try:
-        return Script.model_validate(dict(data))
+        return model.model_validate(dict(data))
     except ValidationError as exc:
         lines = []
         for err in exc.errors(include_url=False):
@@ -163,7 +209,7 @@ def parse_script(data: Mapping[str, Any] | Script | None) -> Script:
             if err["type"] == "extra_forbidden":
                 message = "unknown key"
             lines.append(f"{path}: {message}")
-        raise ScriptError("invalid fake provider script: " + "; ".join(lines)) from None
+        raise ScriptError(f"{what}: " + "; ".join(lines)) from None
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +17,8 @@ from burstd.cloud import (
     Instance,
     InstanceState,
     InvalidRequest,
+    NodePool,
+    NodePoolBackend,
     ProviderError,
     QuotaExceeded,
     Quote,
@@ -72,6 +74,10 @@ def instances(provider: FakeProvider, pool: PoolSpec) -> Sequence[Instance]:
     return run(provider.instances(pool))
 
 
+def terminate(provider: FakeProvider, pool: PoolSpec, ids: Sequence[str]) -> None:
+    run(provider.terminate(pool, ids))
+
+
 def test_satisfies_the_protocol() -> None:
     provider: CloudProvider = FakeProvider(SCRIPT)  # checked by mypy as well as at run time
     assert isinstance(provider, CloudProvider)
@@ -123,7 +129,7 @@ def test_quota_counts_alive_instances() -> None:
     assert quote(provider, pool).quota_headroom_nodes == 2
     with pytest.raises(QuotaExceeded, match="launching 3 instances exceeds the quota \\(room for 2\\)"):
         provider.launch("tke-gz6", 3)
-    provider.terminate([launched[0].id])
+    terminate(provider, pool, [launched[0].id])
     assert quote(provider, pool).quota_headroom_nodes == 3
 
 
@@ -147,7 +153,7 @@ def test_instances_move_through_their_states() -> None:
     assert {i.state for i in instances(provider, pool)} == {InstanceState.PENDING}
     provider.advance(1)
     assert {i.state for i in instances(provider, pool)} == {InstanceState.RUNNING}
-    provider.terminate(first.id)
+    terminate(provider, pool, [first.id])
     provider.advance(29)
     states = {i.id: i.state for i in instances(provider, pool)}
     assert states == {first.id: InstanceState.STOPPING, second.id: InstanceState.RUNNING}
@@ -155,7 +161,7 @@ def test_instances_move_through_their_states() -> None:
     states = {i.id: i.state for i in instances(provider, pool)}
     assert states == {first.id: InstanceState.TERMINATED, second.id: InstanceState.RUNNING}
     assert provider.alive("p") == 1
-    provider.terminate([first.id])  # terminating again changes nothing
+    terminate(provider, pool, [first.id])  # terminating again changes nothing
     assert provider.alive() == 1
 
 
@@ -209,8 +215,17 @@ def test_terminate_unknown_ids_terminates_nothing() -> None:
     provider = FakeProvider(SCRIPT)
     [instance] = provider.launch("tke-gz6", 1)
     with pytest.raises(InvalidRequest, match="unknown instance ids: i-404"):
-        provider.terminate([instance.id, "i-404"])
+        terminate(provider, pool_spec(), [instance.id, "i-404"])
     assert provider.alive("tke-gz6") == 1
+
+
+def test_terminate_ids_of_another_pool_terminates_nothing() -> None:
+    provider = FakeProvider(SCRIPT)
+    [mine] = provider.launch("tke-gz6", 1)
+    [theirs] = provider.launch("ack-hz-h", 1)
+    with pytest.raises(InvalidRequest, match=f"instances not in pool 'tke-gz6': {theirs.id}"):
+        terminate(provider, pool_spec(), [mine.id, theirs.id])
+    assert provider.alive() == 2
 
 
 # ------------------------------------------------------------------------------------------- injected errors
@@ -288,9 +303,9 @@ def test_injected_errors_apply_to_terminate() -> None:
     [instance] = provider.launch("tke-gz6")
     provider.inject("terminate", "Unavailable")
     with pytest.raises(Unavailable):
-        provider.terminate([instance.id])
+        terminate(provider, pool_spec(), [instance.id])
     assert provider.alive() == 1
-    provider.terminate([instance.id])
+    terminate(provider, pool_spec(), [instance.id])
     assert provider.alive() == 0
 
 
@@ -374,3 +389,357 @@ def test_script_file_problems(tmp_path: Path) -> None:
         FakeProvider.from_yaml("pools: [")
     with pytest.raises(ScriptError, match="either script or script_file"):
         FakeProvider({}, script_file=tmp_path / "x.yaml")
+
+
+# ------------------------------------------------------------------------------------------- closing
+
+
+def test_aclose_is_idempotent_and_counted() -> None:
+    provider = FakeProvider(SCRIPT)
+
+    async def close_twice() -> None:
+        await provider.aclose()
+        await provider.aclose()
+
+    run(close_twice())
+    assert provider.closed == 2
+
+
+# ------------------------------------------------------------------------------------------- leaks
+
+
+def test_an_added_instance_is_held_in_its_state_until_terminated() -> None:
+    provider = FakeProvider({"pools": {"p": {"terminateDelay": 30}}}, start=100.0)
+    pool = pool_spec("p", instanceType=None, zone=None)
+    leak = provider.add_instance("p", InstanceState.PENDING, created_at=50.0)
+    hidden = provider.add_instance("p", tagged=False)
+    gone = provider.add_instance("p", InstanceState.TERMINATED)
+    provider.advance(3600)
+    by_id = {i.id: i for i in instances(provider, pool)}
+    assert set(by_id) == {leak, gone}  # the untagged one is not found by the pool tag
+    assert (by_id[leak].state, by_id[leak].created_at) == (InstanceState.PENDING, 50.0)
+    assert by_id[gone].state is InstanceState.TERMINATED
+    assert provider.alive_ids("p") == {leak, hidden}  # quota counts untagged instances too
+    assert [c.call for c in provider.calls] == ["instances"]  # the helpers are not calls
+    terminate(provider, pool, [leak, gone])
+    assert {i.id: i.state for i in instances(provider, pool)}[leak] is InstanceState.STOPPING
+    provider.advance(30)
+    assert provider.alive_ids("p") == {hidden}
+
+
+def test_add_instance_needs_a_known_pool() -> None:
+    with pytest.raises(InvalidRequest, match="add_instance: unknown pool 'nope'"):
+        FakeProvider(SCRIPT).add_instance("nope")
+
+
+# ------------------------------------------------------------------------------------------- changing the script
+
+
+def test_set_pool_adds_and_changes_pools_strictly() -> None:
+    provider = FakeProvider()
+    provider.set_pool("new", price=2.5, currency="USD", stock=False)
+    pool = pool_spec("new", instanceType=None, zone=None)
+    assert quote(provider, pool) == Quote(False, 1000, 2.5, "USD")
+    provider.set_pool("new", stock=True, quota=0)
+    assert quote(provider, pool) == Quote(True, 0, 2.5, "USD")
+    with pytest.raises(ScriptError, match="invalid fake provider script for pool new: price"):
+        provider.set_pool("new", price=-1)
+    with pytest.raises(ScriptError, match="add_node_pool"):
+        provider.set_pool("new", node_pool={"clusterId": "c", "nodePoolId": "n"})
+    assert provider.script.pools["new"].price == 2.5
+
+
+# ------------------------------------------------------------------------------------------- rules
+
+
+def test_a_rule_without_call_fails_every_call_always() -> None:
+    provider = FakeProvider(
+        {
+            **SCRIPT,
+            "errors": [{"error": "AuthFailed", "times": "always", "code": "AuthFailure.SecretIdNotFound"}],
+        }
+    )
+    for _ in range(3):
+        with pytest.raises(AuthFailed, match=r"AuthFailure\.SecretIdNotFound"):
+            quote(provider, pool_spec())
+        with pytest.raises(AuthFailed):
+            instances(provider, pool_spec())
+        with pytest.raises(AuthFailed):
+            provider.launch("tke-gz6")
+    assert provider.alive() == 0
+
+
+def test_inject_always() -> None:
+    provider = FakeProvider(SCRIPT)
+    provider.inject("instances", "Unavailable", times="always", pool="tke-gz6")
+    for _ in range(5):
+        with pytest.raises(Unavailable):
+            instances(provider, pool_spec())
+    assert instances(provider, pool_spec("ack-hz-h", instanceType=None, zone=None)) == []
+    with pytest.raises(ValidationError):
+        provider.inject("instances", "Unavailable", times="forever")
+
+
+# ------------------------------------------------------------------------------------------- native node pools
+
+NODE_POOL_SCRIPT: dict[str, Any] = {
+    "pools": {
+        "tke-np": {
+            "price": 2.88,
+            "quota": 6,
+            "launchDelay": "90s",
+            "terminateDelay": "30s",
+            "nodePool": {"clusterId": "cls-a1", "nodePoolId": "np-b2", "desired": 2},
+        },
+        "ack-np": {"nodePool": {"clusterId": "c-x", "nodePoolId": "np-y", "autoscaling": True}},
+    }
+}
+
+
+def native(name: str = "tke-np", cluster_id: str = "cls-a1", node_pool_id: str = "np-b2") -> PoolSpec:
+    return pool_spec(
+        name,
+        backend="tke-nodepool",
+        ref=None,
+        nodePool={"clusterId": cluster_id, "nodePoolId": node_pool_id},
+        instanceType=None,
+        zone=None,
+    )
+
+
+def node_pool(provider: FakeProvider, pool: PoolSpec) -> NodePool:
+    return run(provider.node_pool(pool))
+
+
+def test_satisfies_the_node_pool_protocol() -> None:
+    backend: NodePoolBackend = FakeProvider(NODE_POOL_SCRIPT)  # checked by mypy as well as at run time
+    assert isinstance(backend, NodePoolBackend)
+
+
+def test_a_scripted_node_pool_starts_with_ready_members() -> None:
+    provider = FakeProvider(NODE_POOL_SCRIPT, start=1000.0)
+    pool = native()
+    found = node_pool(provider, pool)
+    assert (found.id, found.desired, found.autoscaling) == ("np-b2", 2, False)
+    assert [m.ready for m in found.members] == [True, True]
+    assert all(m.node_name == f"node-{m.instance_id}" for m in found.members)
+    # the members are the pool's instances, found by the pool tag
+    assert {i.id for i in instances(provider, pool)} == {m.instance_id for m in found.members}
+    assert node_pool(provider, native("ack-np", "c-x", "np-y")).autoscaling is True
+
+
+def test_scaling_up_launches_members_that_become_ready_after_the_launch_delay() -> None:
+    provider = FakeProvider(NODE_POOL_SCRIPT)
+    pool = native()
+    run(provider.scale_node_pool(pool, 4))
+    found = node_pool(provider, pool)
+    assert found.desired == 4
+    assert [(m.ready, m.node_name is None) for m in found.members] == [
+        (True, False),
+        (True, False),
+        (False, True),
+        (False, True),
+    ]
+    provider.advance(90)
+    assert all(m.ready for m in node_pool(provider, pool).members)
+    assert provider.quota_headroom("tke-np") == 2
+
+
+def test_scaling_up_is_subject_to_quota_and_stock() -> None:
+    provider = FakeProvider(NODE_POOL_SCRIPT)
+    pool = native()
+    with pytest.raises(QuotaExceeded, match="room for 4"):
+        run(provider.scale_node_pool(pool, 7))
+    assert node_pool(provider, pool).desired == 2
+    provider.set_pool("tke-np", stock=False)
+    with pytest.raises(StockOut):
+        run(provider.scale_node_pool(pool, 3))
+    assert len(node_pool(provider, pool).members) == 2
+    run(provider.scale_node_pool(pool, 1))  # scaling down needs no stock
+    assert node_pool(provider, pool).desired == 1
+
+
+def test_scaling_down_removes_the_newest_members() -> None:
+    provider = FakeProvider(NODE_POOL_SCRIPT)
+    pool = native()
+    oldest = provider.node_pool_members("cls-a1", "np-b2")
+    run(provider.scale_node_pool(pool, 4))
+    run(provider.scale_node_pool(pool, 2))
+    assert provider.node_pool_members("cls-a1", "np-b2") == oldest
+    found = node_pool(provider, pool)
+    assert found.desired == 2
+    assert [m.deleting for m in found.members] == [False, False, True, True]  # terminateDelay 30s
+    provider.advance(30)
+    assert [m.instance_id for m in node_pool(provider, pool).members] == oldest
+    assert provider.alive("tke-np") == 2
+
+
+def test_remove_nodes_removes_exactly_those() -> None:
+    provider = FakeProvider(NODE_POOL_SCRIPT)
+    pool = native()
+    run(provider.scale_node_pool(pool, 4))
+    first, second, third, fourth = provider.node_pool_members("cls-a1", "np-b2")
+    run(provider.remove_nodes(pool, [second, fourth]))
+    assert provider.node_pool_members("cls-a1", "np-b2") == [first, third]
+    assert provider.node_pool_desired("cls-a1", "np-b2") == 2
+    run(provider.remove_nodes(pool, [second]))  # already being removed: no error, no second drop
+    assert provider.node_pool_desired("cls-a1", "np-b2") == 2
+
+
+def test_remove_nodes_rejects_non_members_and_removes_nothing() -> None:
+    provider = FakeProvider(NODE_POOL_SCRIPT)
+    pool = native()
+    [member, _] = provider.node_pool_members("cls-a1", "np-b2")
+    leak = provider.add_instance("tke-np")
+    with pytest.raises(InvalidRequest, match=f"instances not in node pool cls-a1/np-b2: {leak}"):
+        run(provider.remove_nodes(pool, [member, leak]))
+    with pytest.raises(InvalidRequest, match="unknown instance ids: ins-404"):
+        run(provider.remove_nodes(pool, ["ins-404"]))
+    assert len(provider.node_pool_members("cls-a1", "np-b2")) == 2
+    assert provider.node_pool_desired("cls-a1", "np-b2") == 2
+
+
+def test_a_leaked_instance_is_no_node_pool_member() -> None:
+    provider = FakeProvider(NODE_POOL_SCRIPT)
+    pool = native()
+    leak = provider.add_instance("tke-np")
+    members = {m.instance_id for m in node_pool(provider, pool).members}
+    tagged = {i.id for i in instances(provider, pool)}
+    assert tagged - members == {leak}
+
+
+@pytest.mark.parametrize(
+    ("pool", "fragment"),
+    [
+        (
+            native(node_pool_id="np-404"),
+            "unknown node pool cls-a1/np-404 (known node pools: c-x/np-y, cls-a1/np-b2)",
+        ),
+        (native("ack-np"), "node pool cls-a1/np-b2 belongs to pool 'tke-np'"),
+        (pool_spec("tke-np", instanceType=None, zone=None), "names no native node pool"),
+        (native("nope"), "unknown pool 'nope'"),
+    ],
+    ids=["unknown", "another-pools", "not-native", "unknown-pool"],
+)
+def test_an_unknown_node_pool_is_an_invalid_request(pool: PoolSpec, fragment: str) -> None:
+    provider = FakeProvider(NODE_POOL_SCRIPT)
+    for call in (
+        lambda: provider.node_pool(pool),
+        lambda: provider.scale_node_pool(pool, 1),
+        lambda: provider.remove_nodes(pool, []),
+    ):
+        with pytest.raises(InvalidRequest) as caught:
+            run(call())
+        assert fragment in str(caught.value)
+    assert [c.failed for c in provider.calls] == ["InvalidRequest"] * 3
+
+
+@pytest.mark.parametrize("desired", [-1, True, 2.0])
+def test_scale_node_pool_needs_a_count(desired: Any) -> None:
+    with pytest.raises(InvalidRequest, match="non-negative integer"):
+        run(FakeProvider(NODE_POOL_SCRIPT).scale_node_pool(native(), desired))
+
+
+@pytest.mark.parametrize("call", ["node_pool", "scale_node_pool", "remove_nodes"])
+def test_errors_can_be_injected_into_node_pool_calls(call: Any) -> None:
+    provider = FakeProvider(NODE_POOL_SCRIPT)
+    provider.inject(call, "Throttled", retry_after=1.0)
+    calls: dict[str, Callable[[], Coroutine[Any, Any, object]]] = {
+        "node_pool": lambda: provider.node_pool(native()),
+        "scale_node_pool": lambda: provider.scale_node_pool(native(), 3),
+        "remove_nodes": lambda: provider.remove_nodes(
+            native(), provider.node_pool_members("cls-a1", "np-b2")[:1]
+        ),
+    }
+    with pytest.raises(Throttled):
+        run(calls[call]())
+    assert provider.node_pool_desired("cls-a1", "np-b2") == 2  # nothing changed
+    assert len(provider.node_pool_members("cls-a1", "np-b2")) == 2
+    run(calls[call]())
+    assert [c.failed for c in provider.calls_of(call)] == ["Throttled", None]
+
+
+def test_add_node_pool_helper() -> None:
+    provider = FakeProvider(SCRIPT)
+    ids = provider.add_node_pool("tke-gz6", "cls-1", "np-1", [True, False], autoscaling=True)
+    pool = native("tke-gz6", "cls-1", "np-1")
+    found = node_pool(provider, pool)
+    assert [m.instance_id for m in found.members] == ids
+    assert [m.ready for m in found.members] == [True, False]
+    assert (found.desired, found.autoscaling) == (2, True)
+    with pytest.raises(ScriptError, match="exists already"):
+        provider.add_node_pool("ack-hz-h", "cls-1", "np-1")
+    with pytest.raises(ScriptError, match="has a node pool already"):
+        provider.add_node_pool("tke-gz6", "cls-1", "np-2")
+
+
+def test_two_pools_cannot_share_a_node_pool() -> None:
+    node_pool_ref = {"clusterId": "c", "nodePoolId": "n"}
+    with pytest.raises(ScriptError, match="pools a and b both name node pool c/n"):
+        FakeProvider({"pools": {"a": {"nodePool": node_pool_ref}, "b": {"nodePool": node_pool_ref}}})
+    with pytest.raises(ScriptError, match=r"pools\.a\.nodePool\.nodePoolId: unknown key|nodePoolId"):
+        FakeProvider({"pools": {"a": {"nodePool": {"clusterId": "c"}}}})
+    with pytest.raises(ScriptError, match=r"pools\.a\.nodePool\.size: unknown key"):
+        FakeProvider({"pools": {"a": {"nodePool": {**node_pool_ref, "size": 2}}}})
+
+
+# ------------------------------------------------------------------------------------------- simulator helpers
+
+
+def test_release_is_the_counterpart_of_launch() -> None:
+    provider = FakeProvider({"pools": {"p": {"terminateDelay": 30}, "q": {}}}, record_calls=False)
+    first, second = provider.launch("p", 2)
+    provider.release("p", [first.id])
+    assert provider.alive("p") == 2  # stopping for 30 s
+    provider.advance(30)
+    assert provider.alive("p") == 1
+    assert provider.alive_ids("p") == {second.id}
+    provider.release("p", [first.id])  # gone already: nothing changes
+    with pytest.raises(InvalidRequest, match=f"release: no instance '{second.id}' in pool 'q'"):
+        provider.release("q", [second.id])
+    assert provider.calls == []  # record_calls=False
+
+
+def test_alive_counts_every_state() -> None:
+    provider = FakeProvider({"pools": {"p": {"terminateDelay": 10}}})
+    provider.add_instance("p", InstanceState.STOPPING)
+    provider.add_instance("p", InstanceState.TERMINATED)
+    provider.add_instance("p", InstanceState.PENDING, tagged=False)
+    [launched] = provider.launch("p")
+    assert provider.alive("p") == provider.alive() == 3
+    provider.release("p", [launched.id])
+    provider.advance(10)
+    assert provider.alive("p") == len(provider.alive_ids("p")) == 2
+
+
+def test_in_stock_now_peeks_without_a_call() -> None:
+    provider = FakeProvider(SCRIPT)
+    assert provider.in_stock_now("ack-hz-h")
+    provider.advance(3600)
+    assert not provider.in_stock_now("ack-hz-h")
+    assert provider.calls == []
+    with pytest.raises(InvalidRequest, match="unknown pool"):
+        provider.in_stock_now("nope")
+
+
+def test_sync_cores_answer_as_the_async_methods() -> None:
+    provider = FakeProvider(NODE_POOL_SCRIPT)
+    pool = native()
+    assert provider.quote_sync(pool, 1) == quote(provider, pool)
+    assert provider.instances_sync(pool) == list(instances(provider, pool))
+    assert provider.node_pool_sync(pool) == node_pool(provider, pool)
+    provider.scale_node_pool_sync(pool, 3)
+    provider.remove_nodes_sync(pool, provider.node_pool_members("cls-a1", "np-b2")[-1:])
+    assert provider.node_pool_desired("cls-a1", "np-b2") == 2
+    provider.terminate_sync(pool, provider.node_pool_members("cls-a1", "np-b2")[:1])
+    assert [c.call for c in provider.calls] == [
+        "quote",
+        "quote",
+        "instances",
+        "instances",
+        "node_pool",
+        "node_pool",
+        "scale_node_pool",
+        "remove_nodes",
+        "terminate",
+    ]
