@@ -25,7 +25,8 @@ def blocked_pools(
     pools: Sequence[PoolSpec], states: Mapping[str, PoolState], prices: Mapping[str, float]
 ) -> dict[str, str]:
     """Pools that must not grow this evaluation, and why: the provider cannot be asked or trusted for
-    them, or they are priced by the provider and have no quote (such a pool is never taken as free)."""
+    them, their quota is used up, or they are priced by the provider and have no quote (such a pool is
+    never taken as free)."""
     out: dict[str, str] = {}
     for p in pools:
         state = states.get(p.name)
@@ -33,6 +34,8 @@ def blocked_pools(
             continue
         if state.unavailable is not None:
             out[p.name] = f"cloud provider {p.provider}: {state.unavailable}"
+        elif state.quota_headroom == 0:
+            out[p.name] = f"the cloud quota is used up (cloud provider {p.provider}: no headroom)"
         elif p.name not in prices:
             out[p.name] = (
                 f"no price: priced by cloud provider {p.provider} (price.source: provider) and no quote "

@@ -112,7 +112,12 @@ def allocate(
         targets[pool.name] += add
     else:
         if want_replicas > capacity() or want_nodes > sum(targets.values()):
-            capped = capped or "pool capacity (every usable pool is at its max)"
+            unusable = [p.name for p in order if not usable.get(p.name, False)]
+            capped = capped or (
+                f"pool capacity (pools not usable now: {', '.join(unusable)}; the others are at their max)"
+                if unusable
+                else "pool capacity (every usable pool is at its max)"
+            )
     if want_replicas > capacity() and capped is None:
         capped = "pool capacity (no usable pool has room)"
     # A lowered limit takes nodes away from the least preferred pools.

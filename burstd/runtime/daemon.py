@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import time
@@ -29,6 +30,7 @@ from burstd.prometheus.errors import PrometheusError
 from burstd.prometheus.source import PromQLSource, queries_of
 from burstd.runtime.actuate import Actuator
 from burstd.runtime.caches import Caches
+from burstd.runtime.cloud import CloudConfigError, CloudView
 from burstd.runtime.conflicts import HELD_REASON, announce, message_of, owners_of
 from burstd.runtime.evaluate import Evaluation, PolicyRunner
 from burstd.runtime.events import EventRecorder
@@ -112,6 +114,8 @@ class Daemon:
     _failing: dict[str, str] = field(default_factory=dict)
     #: the deadline of the round in progress (None between rounds)
     _deadline: asyncio.Timeout | None = None
+    #: the cloud providers (``cloud.providers``): created by ``run`` unless given (tests point it at fakes)
+    cloud: CloudView | None = None
 
     def __post_init__(self) -> None:
         self._progress_at = self.monotonic()
@@ -123,12 +127,23 @@ class Daemon:
         s = self.settings
         self.metrics.dry_run.set(1.0 if s.dry_run else 0.0)
         self._progress_at = self.monotonic()
-        promql = self._promql()  # first: a token file that cannot be read leaves no client open
+        if self.cloud is None:
+            try:  # first: a provider that cannot be created leaves nothing open
+                self.cloud = CloudView.create(s.cloud, call_timeout=s.request_timeout, metrics=self.metrics)
+            except CloudConfigError as exc:
+                raise StartupError(str(exc)) from None
+        cloud = self.cloud
+        try:
+            promql = self._promql()  # a token file that cannot be read leaves no client open
+        except BaseException:
+            await cloud.aclose()
+            raise
         try:
             karmada = await connect("karmada", s.karmada, request_timeout=s.request_timeout)
         except StartupError:
             if promql is not None:
                 await promql.aclose()
+            await cloud.aclose()
             raise
         try:
             management = await connect("management", s.management, request_timeout=s.request_timeout)
@@ -136,6 +151,7 @@ class Daemon:
             await karmada.close()
             if promql is not None:
                 await promql.aclose()
+            await cloud.aclose()
             raise
         http = HttpServer(self.metrics, ready=self._ready, decisions=self._decisions, alive=self._alive)
         caches = self.caches = Caches(
@@ -158,9 +174,23 @@ class Daemon:
             events_m = EventRecorder(writes_m, instance=s.identity, dry_run=s.dry_run)
             self.events = {"karmada": events_k, "management": events_m}
             actuator = Actuator(
-                writes_k, writes_m, events_k, events_m, dry_run=s.dry_run, fence=self._write_window
+                writes_k,
+                writes_m,
+                events_k,
+                events_m,
+                dry_run=s.dry_run,
+                fence=self._write_window,
+                providers=cloud.providers,
             )
-            dry = Actuator(writes_k, writes_m, events_k, events_m, dry_run=True, fence=self._write_window)
+            dry = Actuator(
+                writes_k,
+                writes_m,
+                events_k,
+                events_m,
+                dry_run=True,
+                fence=self._write_window,
+                providers=cloud.providers,
+            )
             self._io = {False: (actuator, store), True: (dry, dry_store)}
 
             async def work() -> None:
@@ -199,6 +229,7 @@ class Daemon:
                 await promql.aclose()
             await karmada.close()
             await management.close()
+            await cloud.aclose()
             log.info("stopped")
 
     def install_signal_handlers(self) -> None:
@@ -514,7 +545,7 @@ class Daemon:
         if not caches.synced:  # a cache a reloaded policy needs is still listing: decide nothing yet
             log.info("waiting for the watch caches: %s", ", ".join(caches.unsynced()))
             return None
-        snap = caches.snapshot()
+        snap = await self._with_cloud(caches.snapshot(), now)
         budget = self._budgets(snap, signals)
         wake_at: float | None = None
         for name, runner in list(self.runners.items()):  # a runner may be dropped on the way
@@ -582,6 +613,21 @@ class Daemon:
                 wake_at = evaluation.wake_at if wake_at is None else min(wake_at, evaluation.wake_at)
         return wake_at
 
+    async def _with_cloud(self, snap: Snapshot, now: float) -> Snapshot:
+        """``snap`` with what the cloud providers say this round (quotes, node pools, orphans). Each call is
+        bounded by ``cloud.callTimeout``; a failure leaves the pools it concerns unquoted, never the round."""
+        cloud = self.cloud
+        if cloud is None:
+            return snap
+        try:
+            seen = await cloud.refresh(self._as_run(self.policies), now, snap)
+        except Exception as exc:  # a bug: the round goes on without quotes (nothing unquoted grows)
+            self._report("cloud", exc, "asking the cloud providers failed; no pool is quoted this round")
+            return snap
+        self._failing.pop("cloud", None)
+        node_pools = {**snap.node_pools, **seen.node_pools}
+        return dataclasses.replace(snap, node_pools=node_pools, quotes=seen.quotes)
+
     async def _preflight(self, runner: PolicyRunner, actuator: Actuator) -> bool:
         """Whether the policy's targets can be managed. A policy stays held (``RefusedTarget``) until they
         can: checked when it starts, and again every round while it is held. A policy naming a target
@@ -639,7 +685,9 @@ class Daemon:
             for p in runner.policy.spec.burst.pools:
                 pool = world.pools.get(p.name)
                 existing = pool.existing if pool is not None else 0
-                price = price_of(p, pool)
+                # A pool without a price does not grow (the engine holds it); its nodes are counted at 0
+                # here only because no price is known for them (see docs: cloud.providers).
+                price = price_of(p, pool) or 0.0
                 more = max(0, runner.state.pool_targets.get(p.name, 0) - existing)
                 nodes += existing
                 cost += existing * price

@@ -16,9 +16,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from burstd import __version__
+from burstd.engine.ledger import cost_by_currency
+from burstd.model.cloud import Quote
 from burstd.model.state import BurstState, Phase
 
-__all__ = ["Metrics", "PolicyView", "WatchedResource"]
+__all__ = ["CloudPoolFigures", "Metrics", "PolicyView", "WatchedResource"]
 
 # No `<counter>_created` series: they double the series count and no dashboard of ours reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -54,6 +56,21 @@ class _StateCollector(Collector):
         node_seconds = CounterMetricFamily(
             "burstd_cloud_node_seconds", "Cloud node-seconds accounted per pool", labels=["policy", "pool"]
         )
+        pool_cost = CounterMetricFamily(
+            "burstd_cloud_pool_cost",
+            "Cloud cost accounted per pool at its price (the quote for price.source: provider)",
+            labels=["policy", "pool", "currency"],
+        )
+        unpriced = CounterMetricFamily(
+            "burstd_cloud_unpriced_node_seconds",
+            "Cloud node-seconds accounted while the pool had no price (in no cost)",
+            labels=["policy", "pool"],
+        )
+        burst_cost = GaugeMetricFamily(
+            "burstd_cloud_burst_cost",
+            "Cloud cost of the burst in progress so far (0 when Idle)",
+            labels=["policy", "currency"],
+        )
         nodes = GaugeMetricFamily(
             "burstd_cloud_nodes", "Cloud nodes that exist (and bill) per pool", labels=["policy", "pool"]
         )
@@ -74,9 +91,21 @@ class _StateCollector(Collector):
             st = view.state
             for p in Phase:
                 phase.add_metric([name, p.value], 1.0 if st.phase is p else 0.0)
-            cost.add_metric([name, view.currency], st.ledger.cost)
-            for pool, secs in sorted(st.ledger.node_seconds.items()):
+            ledger = st.ledger
+            for currency, amount in sorted(
+                cost_by_currency(ledger.pools.values(), ledger.cost, view.currency).items()
+            ):
+                cost.add_metric([name, currency], amount)
+            for pool, secs in sorted(ledger.node_seconds.items()):
                 node_seconds.add_metric([name, pool], secs)
+            for pool, pc in sorted(ledger.pools.items()):
+                pool_cost.add_metric([name, pool, pc.currency or view.currency], pc.cost)
+                unpriced.add_metric([name, pool], pc.unpriced_seconds)
+            in_burst = ledger.burst.pools.values() if ledger.burst is not None else ()
+            for currency, amount in sorted(
+                (cost_by_currency(in_burst, None, view.currency) or {view.currency: 0.0}).items()
+            ):
+                burst_cost.add_metric([name, currency], amount)
             for pool, n in sorted(view.nodes.items()):
                 nodes.add_metric([name, pool], float(n))
             for pool, n in sorted(view.ready.items()):
@@ -87,7 +116,65 @@ class _StateCollector(Collector):
             for code in st.alerts:
                 alerts.add_metric([name, code], 1.0)
             bursts.add_metric([name], float(st.bursts))
-        yield from (phase, cost, node_seconds, nodes, ready, target, shifted, alerts, bursts)
+        yield from (phase, cost, node_seconds, pool_cost, unpriced, burst_cost, nodes, ready, target, shifted)
+        yield from (alerts, bursts)
+
+
+@dataclass(frozen=True, slots=True)
+class CloudPoolFigures:
+    """What the cloud said about one pool, for ``burstd_cloud_quote_*``, ``burstd_cloud_quota_headroom_nodes``,
+    ``burstd_cloud_orphaned_instances`` and ``burstd_cloud_instances`` (from ``CloudView.figures``)."""
+
+    policy: str
+    pool: str
+    provider: str
+    quote: Quote | None
+    orphans: int
+    #: instances by state as last listed (None: never listed)
+    instances: Mapping[str, int] | None
+
+
+class _CloudCollector(Collector):
+    """Read at scrape time from the daemon's ``CloudView``."""
+
+    def __init__(self) -> None:
+        self.pools: Callable[[], Iterable[CloudPoolFigures]] = tuple
+
+    def collect(self) -> Iterator[Metric]:
+        price = GaugeMetricFamily(
+            "burstd_cloud_quote_price_per_node_hour",
+            "The last quoted price of one node-hour per pool",
+            labels=["policy", "pool", "currency"],
+        )
+        stock = GaugeMetricFamily(
+            "burstd_cloud_quote_in_stock",
+            "1 when the last quote found the pool's instance type in stock in its zone",
+            labels=["policy", "pool"],
+        )
+        quota = GaugeMetricFamily(
+            "burstd_cloud_quota_headroom_nodes",
+            "How many more nodes the cloud account's quota allowed per pool at the last quote",
+            labels=["policy", "pool"],
+        )
+        orphans = GaugeMetricFamily(
+            "burstd_cloud_orphaned_instances",
+            "Cloud instances tagged for a pool with no Machine or node-pool member behind them",
+            labels=["policy", "pool", "provider"],
+        )
+        instances = GaugeMetricFamily(
+            "burstd_cloud_instances",
+            "Cloud instances tagged for each pool by state, as the cloud API last listed them",
+            labels=["policy", "pool", "state"],
+        )
+        for f in sorted(self.pools(), key=lambda f: (f.policy, f.pool)):
+            if f.quote is not None:
+                price.add_metric([f.policy, f.pool, f.quote.currency], f.quote.price_per_node_hour)
+                stock.add_metric([f.policy, f.pool], 1.0 if f.quote.in_stock else 0.0)
+                quota.add_metric([f.policy, f.pool], float(f.quote.quota_headroom_nodes))
+            orphans.add_metric([f.policy, f.pool, f.provider], float(f.orphans))
+            for state, n in sorted((f.instances or {}).items()):
+                instances.add_metric([f.policy, f.pool, state], float(n))
+        yield from (price, stock, quota, orphans, instances)
 
 
 class WatchedResource(Protocol):
@@ -139,6 +226,16 @@ class Metrics:
         #: set ``watches.watches`` to a callable returning the running watch caches
         self.watches = _WatchCollector()
         r.register(self.watches)
+        #: set ``cloud.pools`` to a callable returning what the cloud said about each pool
+        self.cloud = _CloudCollector()
+        r.register(self.cloud)
+        self.cloud_errors = Counter(
+            "burstd_cloud_provider_errors",
+            "Failed cloud provider calls by provider and reason (StockOut, QuotaExceeded, Throttled, "
+            "AuthFailed, InvalidRequest, Unavailable)",
+            ["provider", "reason"],
+            registry=r,
+        )
         Info("burstd_build", "burstd version", registry=r).info({"version": __version__})
         self.leader = Gauge("burstd_leader", "1 while this instance holds the leader Lease", registry=r)
         self.dry_run = Gauge("burstd_dry_run", "1 when this instance runs with --dry-run", registry=r)

@@ -32,6 +32,7 @@ from burstd.model.world import (
 from burstd.policy.spec import BurstPolicy, PoolSpec, WorkloadSpec
 from burstd.runtime.actuate_base import FIELD_MANAGER
 from burstd.runtime.observe_nodepool import is_native, node_pool_label, node_pool_state
+from burstd.runtime.quotes import PoolCloudObs, apply_cloud, cloud_key
 
 #: The Cluster API kind behind each pool backend this module builds pools for.
 CAPI_KINDS: Mapping[str, ScalableKind] = MappingProxyType(
@@ -70,6 +71,9 @@ class Snapshot:
     machines: Mapping[str, MachineObs] = field(default_factory=dict)
     #: native node pools read from the cloud providers (not from a watch cache), by ``node_pool_key``
     node_pools: Mapping[str, NodePoolObs] = field(default_factory=dict)
+    #: what the cloud providers said about each pool (quotes, errors, orphans), by ``cloud_key(policy,
+    #: pool)`` (``burstd.runtime.quotes``); filled by the daemon's ``CloudView``
+    quotes: Mapping[str, PoolCloudObs] = field(default_factory=dict)
 
 
 def policy_clusters(policy: BurstPolicy) -> list[str]:
@@ -198,6 +202,9 @@ def build_world(
             pools[pool.name] = _pool(pool, obj, snap)
         elif (native := node_pool_of(pool, snap)) is not None:
             pools[pool.name] = node_pool_state(pool, native)
+        if pool.name in pools:
+            quoted = snap.quotes.get(cloud_key(policy.metadata.name, pool.name))
+            pools[pool.name] = apply_cloud(pools[pool.name], pool, quoted)
     return World(clusters=clusters, workloads=workloads, pools=pools, signals=signals, budget=budget)
 
 

@@ -7,6 +7,7 @@ policy language's units (``15s``, ``2m``). Unknown keys are errors, as in polici
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,6 +21,7 @@ from burstd.runtime.settings_file import Origins, SettingsError, read_file
 
 __all__ = [
     "ApiServer",
+    "CloudSettings",
     "LeaderElection",
     "Origins",
     "Settings",
@@ -76,6 +78,67 @@ class PrometheusSettings(_Section):
     bearer_token_file: Path | None = None
     ca_file: Path | None = None
     timeout: PositiveDuration = 5.0
+
+
+def _provider_name(name: str) -> str:
+    if not name or not name.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(f"provider name {name!r} must be a plugin name such as 'tencentcloud'")
+    return name
+
+
+class CloudSettings(_Section):
+    """The cloud providers burstd asks before it scales (quotes, the cloud's instance truth, node pools).
+
+    ``providers`` maps a provider name (``tencentcloud``, ``alibabacloud``, ``fake``: the ``provider:`` of
+    pools) to its configuration, given to the provider's constructor with camelCase keys turned into
+    snake_case keyword arguments. It may hold credentials: it is never logged nor shown in errors. Pools
+    of a provider not listed here are not quoted (a pool with ``price.source: provider`` then never grows).
+    """
+
+    providers: dict[Annotated[str, AfterValidator(_provider_name)], dict[str, Any]] = Field(
+        default_factory=dict, repr=False
+    )
+    #: a quote is used for this long after it was taken (then a new one is asked for)
+    quote_ttl: Annotated[PositiveDuration, Field(alias="quoteTTL")] = 60.0
+    #: how often the cloud's instances of each pool are listed (also right after a pool shrinks)
+    instances_interval: PositiveDuration = 300.0
+    #: an instance tagged for a pool with no Machine or node-pool member behind it for this long is orphaned
+    orphan_grace_period: PositiveDuration = 600.0
+    #: terminate orphaned instances (``CloudProvider.terminate``); off: they are only reported
+    delete_orphans: bool = False
+    #: bound on one call to a cloud provider, its retries included (default: requestTimeout)
+    call_timeout: PositiveDuration | None = None
+
+    def config_of(self, name: str) -> dict[str, Any]:
+        """The constructor keyword arguments of provider ``name`` (snake_case keys)."""
+        return {_snake(key): value for key, value in self.providers.get(name, {}).items()}
+
+    def secret_values(self) -> list[str]:
+        """Every string under a key that names a secret (``secretKey``, ``accessKeySecret``, a token, a
+        password ...) in the providers' settings, at any depth: for the log filter to redact."""
+        out: list[str] = []
+
+        def walk(value: Any, secret: bool) -> None:
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    walk(item, secret or bool(_SECRET_KEY.search(str(key))))
+            elif isinstance(value, list):
+                for item in value:
+                    walk(item, secret)
+            elif secret and isinstance(value, str) and len(value) >= _MIN_SECRET_LEN:
+                out.append(value)
+
+        walk(self.providers, False)
+        return out
+
+
+_SECRET_KEY = re.compile(r"secret|password|passwd|token|access_?key|private", re.IGNORECASE)
+#: shorter values are not redacted everywhere in the logs (they would blank out ordinary words)
+_MIN_SECRET_LEN = 8
+
+
+def _snake(key: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in key).lstrip("_")
 
 
 def _default_address() -> str:
@@ -146,6 +209,7 @@ class Settings(BaseSettings):
     leader_election: LeaderElection = Field(default_factory=LeaderElection)
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    cloud: CloudSettings = Field(default_factory=CloudSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
@@ -161,6 +225,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"prometheus.timeout ({self.prometheus.timeout:g}s) must not exceed requestTimeout "
                 f"({self.request_timeout:g}s), the bound on each request burstd sends"
+            )
+        if self.cloud.call_timeout is not None and not self.cloud.call_timeout < self.round_timeout:
+            raise ValueError(
+                f"cloud.callTimeout ({self.cloud.call_timeout:g}s) must be shorter than roundTimeout "
+                f"({self.round_timeout:g}s): the cloud is asked within each round"
             )
         gap = self.round_timeout + self.tick_interval + self.debounce
         le = self.leader_election
