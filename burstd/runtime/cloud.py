@@ -25,13 +25,13 @@ from typing import Any, TypeVar
 
 from burstd.cloud.provider import CloudProvider, NodePoolBackend, ProviderError, Throttled, Unavailable
 from burstd.cloud.registry import ProviderLoadError, UnknownProvider, get_provider
+from burstd.engine.quotes import PoolCloudObs, cloud_key
 from burstd.model.cloud import Instance, NodePool, Quote
 from burstd.policy.spec import BurstPolicy, PoolSpec
 from burstd.runtime.metrics import CloudPoolFigures, Metrics
 from burstd.runtime.observe import NodePoolObs, Snapshot, machines_of, node_pool_key, scalable_of
 from burstd.runtime.observe_nodepool import is_native
 from burstd.runtime.orphans import machine_instance_ids, node_pool_instance_ids, scan
-from burstd.runtime.quotes import PoolCloudObs, cloud_key
 from burstd.runtime.settings import CloudSettings
 
 __all__ = ["CloudConfigError", "CloudRound", "CloudView"]
@@ -127,6 +127,11 @@ class CloudView:
     def providers(self) -> Mapping[str, CloudProvider]:
         """The providers by name (for the node-pool actuator)."""
         return self._providers
+
+    @property
+    def node_pools(self) -> Mapping[str, NodePoolObs]:
+        """The native node pools as the providers last described them, by ``node_pool_key``."""
+        return dict(self._node_pools)
 
     async def aclose(self) -> None:
         """Close every provider's HTTP sessions (errors are logged, never raised)."""

@@ -25,7 +25,7 @@ from burstd.kube.fence import unfenced
 from burstd.model.state import BurstState
 from burstd.model.world import FleetBudget, Sample
 from burstd.policy.claims import Conflict, Target, refusals
-from burstd.policy.spec import BurstPolicy, FleetLimits
+from burstd.policy.spec import BurstPolicy, FleetLimits, PoolSpec
 from burstd.prometheus.errors import PrometheusError
 from burstd.prometheus.source import PromQLSource, queries_of
 from burstd.runtime.actuate import Actuator
@@ -38,7 +38,8 @@ from burstd.runtime.eventsink import EventSink
 from burstd.runtime.http import HttpServer
 from burstd.runtime.leader import LeaderElector
 from burstd.runtime.metrics import Metrics
-from burstd.runtime.observe import Snapshot, scalable_of
+from burstd.runtime.observe import Snapshot, node_pool_of, scalable_of
+from burstd.runtime.observe_nodepool import is_native
 from burstd.runtime.policies import digest_of, merge, read_policies
 from burstd.runtime.settings import ApiServer, Settings
 from burstd.runtime.store import CorruptState, StateConflict, StateStore
@@ -483,16 +484,15 @@ class Daemon:
 
     def _drainable(self, state: BurstState) -> BurstState:
         """``state`` retiring only what burstd can still wind down: a pool whose object is gone or that
-        Cluster Autoscaler now manages, or a workload whose PropagationPolicy is gone, is let go at once
-        (its checks would otherwise hold the whole policy)."""
+        Cluster Autoscaler (or, for a native node pool, the cloud's own autoscaler) now manages, or a
+        workload whose PropagationPolicy is gone, is let go at once (its checks would otherwise hold the
+        whole policy). A native node pool the cloud has not described is kept: its nodes may still bill."""
         if self.caches is None or not self.caches.synced:
             return state
         snap = self.caches.snapshot()
-        pools = {
-            name
-            for name, pool in retiring_pools(state).items()
-            if (obj := scalable_of(pool, snap)) is None or obj.autoscaler_managed
-        }
+        if self.cloud is not None:  # the native node pools as the cloud last described them
+            snap = dataclasses.replace(snap, node_pools=self.cloud.node_pools)
+        pools = {name for name, pool in retiring_pools(state).items() if _let_go(pool, snap)}
         workloads = {key for key in state.retiring_workloads if key not in snap.policies}
         return finish(state, pools, workloads)
 
@@ -695,3 +695,12 @@ class Daemon:
                 wanted_cost += more * price
             usage.append(Usage(name, runner.policy.spec.priority, nodes, cost, wanted, wanted_cost))
         return budgets(self.fleet_limits, usage)
+
+
+def _let_go(pool: PoolSpec, snap: Snapshot) -> bool:
+    """Whether a retiring pool is let go at once rather than drained (``Daemon._drainable``)."""
+    if is_native(pool):
+        seen = node_pool_of(pool, snap)
+        return seen is not None and seen.node_pool.autoscaling
+    obj = scalable_of(pool, snap)
+    return obj is None or obj.autoscaler_managed

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from burstd.engine.quotes import PoolCloudObs, apply_cloud, cloud_key
 from burstd.engine.webster import descending_for
 from burstd.kube.objects import (
     BindingInfo,
@@ -32,7 +33,6 @@ from burstd.model.world import (
 from burstd.policy.spec import BurstPolicy, PoolSpec, WorkloadSpec
 from burstd.runtime.actuate_base import FIELD_MANAGER
 from burstd.runtime.observe_nodepool import is_native, node_pool_label, node_pool_state
-from burstd.runtime.quotes import PoolCloudObs, apply_cloud, cloud_key
 
 #: The Cluster API kind behind each pool backend this module builds pools for.
 CAPI_KINDS: Mapping[str, ScalableKind] = MappingProxyType(
@@ -72,7 +72,7 @@ class Snapshot:
     #: native node pools read from the cloud providers (not from a watch cache), by ``node_pool_key``
     node_pools: Mapping[str, NodePoolObs] = field(default_factory=dict)
     #: what the cloud providers said about each pool (quotes, errors, orphans), by ``cloud_key(policy,
-    #: pool)`` (``burstd.runtime.quotes``); filled by the daemon's ``CloudView``
+    #: pool)`` (``burstd.engine.quotes``); filled by the daemon's ``CloudView``
     quotes: Mapping[str, PoolCloudObs] = field(default_factory=dict)
 
 

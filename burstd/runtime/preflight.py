@@ -41,6 +41,7 @@ def check(settings: Settings, origins: Origins) -> Preflight:
     _http(settings, origins, out)
     for server in (settings.karmada, settings.management):
         out.secrets.extend(_kube_secrets(server))
+    out.secrets.extend(settings.cloud.secret_values())  # anything secret-looking in cloud.providers
     return out
 
 

@@ -15,6 +15,8 @@ from typing import Any
 from burstd_provider_fake import FakeProvider
 
 from burstd.cloud import ProviderError, Quote
+from burstd.engine.quotes import PoolCloudObs, apply_cloud
+from burstd.model.world import PoolState
 from burstd.policy.spec import PoolSpec
 from burstd.sim.scenario import PoolModel, Scenario
 
@@ -111,31 +113,26 @@ class QuoteBook:
 
 
 def _answer(spec: PoolSpec, entry: _Entry, t: float, ttl: float) -> CloudAnswer:
-    """As the daemon reads its quotes: a fresh quote's stock, headroom and price; a failed call keeps the
-    last fresh quote (a stock-out or a used-up quota says so), else the pool cannot be asked."""
+    """As the daemon reads its quotes (``burstd.engine.quotes.apply_cloud``): a fresh quote's stock,
+    headroom and price; a failed call keeps the last fresh quote (a stock-out or a used-up quota says so),
+    else the pool cannot be asked."""
     quote = entry.quote if t - entry.quoted_at < ttl else None
     error = entry.error
-    stock_out = error is not None and error.reason == "StockOut"
-    headroom = 0 if error is not None and error.reason == "QuotaExceeded" else None
-    if (
-        error is not None
-        and error.reason not in ("StockOut", "QuotaExceeded")
-        and (quote is None or error.reason == "AuthFailed")
-    ):
-        return CloudAnswer(stock_out, headroom, None, str(error), error.reason)
-    if quote is None:
-        return CloudAnswer(stock_out, headroom)
-    currency = spec.price.currency if spec.price is not None else quote.currency
-    if quote.currency != currency:
-        return CloudAnswer(
-            stock_out or not quote.in_stock,
-            headroom if headroom is not None else quote.quota_headroom_nodes,
-            None,
-            f"the quote is in {quote.currency} but the pool's price.currency is {currency}",
-            "CurrencyMismatch",
-        )
-    return CloudAnswer(
-        stock_out or not quote.in_stock,
-        headroom if headroom is not None else quote.quota_headroom_nodes,
-        quote.price_per_node_hour,
+    obs = PoolCloudObs(
+        quote=quote,
+        quoted_at=entry.quoted_at if quote is not None else None,
+        error_reason=error.reason if error is not None else None,
+        error=str(error) if error is not None else None,
     )
+    said = apply_cloud(_UNSAID, spec, obs)
+    return CloudAnswer(
+        said.stock_out,
+        said.quota_headroom,
+        said.price_per_node_hour,
+        said.unavailable,
+        said.unavailable_reason,
+    )
+
+
+#: a pool state before the cloud's answer is applied (only the answer's fields are read back)
+_UNSAID = PoolState(name="", desired=0, ready=0, existing=0, failed=0, observed_at=0.0)

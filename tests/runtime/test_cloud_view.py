@@ -17,13 +17,13 @@ from prometheus_client import generate_latest
 
 from burstd.cloud.provider import Instance, InvalidRequest, NodePool, ProviderError, Quote, Unavailable
 from burstd.cloud.registry import ProviderLoadError
+from burstd.engine.quotes import cloud_key
 from burstd.kube.objects import ScalableInfo
 from burstd.model.cloud import InstanceState
 from burstd.policy.spec import BurstPolicy, PoolSpec, parse_document
 from burstd.runtime.cloud import CloudConfigError, CloudView
 from burstd.runtime.metrics import Metrics
 from burstd.runtime.observe import Snapshot, build_world
-from burstd.runtime.quotes import cloud_key
 from burstd.runtime.settings import CloudSettings
 
 from .fakes import MD_KEY, POOL, T0, machine, policy, snapshot

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from burstd.engine.pools import price_of
+from burstd.engine.quotes import PoolCloudObs, apply_cloud
 from burstd.kube.parse_capi import parse_machine
 from burstd.model.cloud import Instance, InstanceState, NodePool, NodePoolMember, Quote
 from burstd.model.world import PoolState
 from burstd.policy.spec import BurstPolicy, parse_document
 from burstd.runtime.orphans import instance_id_of, node_pool_instance_ids, scan
-from burstd.runtime.quotes import PoolCloudObs, apply_cloud
 
 from .fakes import POOL, T0, policy
 
