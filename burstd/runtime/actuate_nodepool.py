@@ -4,8 +4,10 @@ pool's cloud provider (``NodePoolBackend``) instead of Cluster API.
 The engine shrinks a pool in two actions: ``MarkMachines`` names the members to remove (the emptiest
 first), then ``ScalePool`` sets the lower count. On Cluster API the first marks Machines and the second
 lowers ``spec.replicas`` so the MachineSet deletes exactly the marked ones. Here the first is
-``remove_nodes(pool, instance_ids)``: the cloud drains and releases exactly those nodes and lowers the
-desired count by as many, so the ``ScalePool`` after it finds the count already there (``unchanged``).
+``remove_nodes(pool, instance_ids)``: the cloud releases exactly those nodes and lowers the desired count
+by as many, so the ``ScalePool`` after it finds the count already there (``unchanged``). The workloads'
+replicas have left them before (the Draining phase moves them to the base through Karmada's weights); ACK
+also drains the nodes, TKE's ``DeleteClusterInstances`` does not (anything else scheduled there is cut).
 Growing, or any count the removal did not reach, is ``scale_node_pool(pool, desired)``. Members are named by
 instance id (``burstd.runtime.observe_nodepool``).
 
