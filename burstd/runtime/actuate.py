@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from burstd.cloud.provider import CloudProvider
+from burstd.cloud.provider import CloudProvider, ProviderError
 from burstd.kube.client import KubeClient
 from burstd.kube.fence import Fence, unfenced
 from burstd.model.actions import Action, Alert, Hold, MarkMachines, Rebalance, ScalePool, SetWeights
@@ -57,11 +57,12 @@ class Actuator:
         fence: Fence = unfenced,
         clock: Callable[[], float] = time.time,
         providers: Mapping[str, CloudProvider] = _NO_PROVIDERS,
+        on_cloud_error: Callable[[str, ProviderError], None] | None = None,
     ) -> None:
         self._gate = WriteGate(dry_run, fence)
         self._capi = CapiActuator(management, management_events, self._gate, clock)
         self._karmada = KarmadaActuator(karmada, karmada_events, self._gate)
-        self._node_pools = NodePoolActuator(providers, karmada_events, self._gate)
+        self._node_pools = NodePoolActuator(providers, karmada_events, self._gate, on_cloud_error)
 
     @property
     def dry_run(self) -> bool:

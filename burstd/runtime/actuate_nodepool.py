@@ -86,10 +86,20 @@ class _Failed(Exception):
 class NodePoolActuator:
     """Drives native node pools through the providers, by provider name (``PoolSpec.provider``)."""
 
-    def __init__(self, providers: Mapping[str, CloudProvider], events: EventSink, gate: WriteGate) -> None:
+    def __init__(
+        self,
+        providers: Mapping[str, CloudProvider],
+        events: EventSink,
+        gate: WriteGate,
+        on_error: Callable[[str, ProviderError], None] | None = None,
+    ) -> None:
         self._providers = providers
         self._events = events
         self._gate = gate
+        #: told of every failed provider call (provider name, error), e.g. to count it in a metric
+        self._on_error = on_error
+        #: (policy, pool) -> the refusal last announced with an Event (announced again only when it changes)
+        self._announced: dict[tuple[str, str], str] = {}
 
     @staticmethod
     def handles(policy: BurstPolicy, pool_name: str) -> bool:
@@ -153,6 +163,7 @@ class NodePoolActuator:
             error.provider = target.provider.name
         if error.pool is None:
             error.pool = target.pool.name
+        self._failed_call(target.provider.name, error)
         retry = (
             f"; retry after {error.retry_after:g}s"
             if isinstance(error, Throttled) and error.retry_after is not None
@@ -278,40 +289,65 @@ class NodePoolActuator:
     async def problems(self, policy: BurstPolicy) -> list[str]:
         """Why a native pool of ``policy`` cannot be managed (full sentences): its provider is not
         configured or does not drive node pools, the node pool cannot be read (not found, credentials,
-        the cloud unreachable), or the cloud's own autoscaler manages it."""
+        the cloud unreachable), or the cloud's own autoscaler manages it. Each refusal is also announced
+        once (again when it changes) as a Warning Event on the policy's first PropagationPolicy:
+        ``CloudAuthFailed``, ``CloudProviderError``, ``NodePoolNotFound``, ``RefusedAutoscalerManaged`` or
+        ``CloudProviderNotConfigured``."""
         out: list[str] = []
         for pool in policy.spec.burst.pools:
             if pool.backend not in NODE_POOL_KINDS:
                 continue
-            if pool.node_pool is None:
-                out.append(
-                    f"Pool {pool.name} (backend {pool.backend}) has no nodePool: {{clusterId, nodePoolId}}."
-                )
+            found = await self._problem(pool)
+            key = (policy.name, pool.name)
+            if found is None:
+                self._announced.pop(key, None)
                 continue
-            found = self._backend(pool)
-            if isinstance(found, str):
-                out.append(found)
-                continue
-            provider, backend = found
-            label = node_pool_label(pool)
-            try:
-                node_pool = await backend.node_pool(pool)
-            except Exception as exc:
-                error = exc if isinstance(exc, ProviderError) else provider.classify(exc)
-                if isinstance(error, InvalidRequest):
-                    out.append(
-                        f"{label} (pool {pool.name}) was not found or was refused by cloud provider "
-                        f"{pool.provider!r}: {error}; fix the pool's nodePool (clusterId, nodePoolId)."
-                    )
-                else:
-                    out.append(
-                        f"{label} (pool {pool.name}) cannot be read through cloud provider "
-                        f"{pool.provider!r}: {error}; burstd checks again every round."
-                    )
-                continue
-            if node_pool.autoscaling:
-                out.append(_autoscaling(pool))
+            reason, message = found
+            out.append(message)
+            if self._announced.get(key) != message and not self._gate.dry_run:
+                self._announced[key] = message
+                await self._events.emit(events_ref(policy), "Warning", reason, "Preflight", message)
         return out
+
+    async def _problem(self, pool: PoolSpec) -> tuple[str, str] | None:
+        """Why the native ``pool`` cannot be managed: (Event reason, sentence), or None."""
+        if pool.node_pool is None:
+            return (
+                "InvalidPool",
+                f"Pool {pool.name} (backend {pool.backend}) has no nodePool: {{clusterId, nodePoolId}}.",
+            )
+        found = self._backend(pool)
+        if isinstance(found, str):
+            return "CloudProviderNotConfigured", found
+        provider, backend = found
+        label = node_pool_label(pool)
+        try:
+            node_pool = await backend.node_pool(pool)
+        except Exception as exc:
+            error = exc if isinstance(exc, ProviderError) else provider.classify(exc)
+            self._failed_call(provider.name, error)
+            if isinstance(error, AuthFailed):
+                return "CloudAuthFailed", (
+                    f"{label} (pool {pool.name}) cannot be read: cloud provider {pool.provider!r} rejected "
+                    f"burstd's credentials ({error}); nothing is scaled until they are fixed (checked every "
+                    "round)."
+                )
+            if isinstance(error, InvalidRequest):
+                return "NodePoolNotFound", (
+                    f"{label} (pool {pool.name}) was not found or was refused by cloud provider "
+                    f"{pool.provider!r}: {error}; fix the pool's nodePool (clusterId, nodePoolId)."
+                )
+            return "CloudProviderError", (
+                f"{label} (pool {pool.name}) cannot be read through cloud provider "
+                f"{pool.provider!r}: {error}; burstd checks again every round."
+            )
+        if node_pool.autoscaling:
+            return "RefusedAutoscalerManaged", _autoscaling(pool)
+        return None
+
+    def _failed_call(self, provider: str, error: ProviderError) -> None:
+        if self._on_error is not None:
+            self._on_error(provider, error)
 
 
 def _autoscaling(pool: PoolSpec) -> str:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from burstd.cloud.provider import ProviderError
 from burstd.engine.fleet import Usage, budgets
 from burstd.engine.pools import price_of
 from burstd.engine.retire import effective, finish, retiring_pools
@@ -182,6 +183,7 @@ class Daemon:
                 dry_run=s.dry_run,
                 fence=self._write_window,
                 providers=cloud.providers,
+                on_cloud_error=self._cloud_error,
             )
             dry = Actuator(
                 writes_k,
@@ -191,6 +193,7 @@ class Daemon:
                 dry_run=True,
                 fence=self._write_window,
                 providers=cloud.providers,
+                on_cloud_error=self._cloud_error,
             )
             self._io = {False: (actuator, store), True: (dry, dry_store)}
 
@@ -258,6 +261,10 @@ class Daemon:
         self.metrics.leader.set(1.0 if leading else 0.0)
         self._progress_at = self.monotonic()  # a new leader has maxInactivity for its first round
         log.info("%s the leader Lease", "acquired" if leading else "lost")
+
+    def _cloud_error(self, provider: str, error: ProviderError) -> None:
+        """Count a failed cloud call the actuators made (the CloudView counts its own)."""
+        self.metrics.cloud_errors.labels(provider, error.reason).inc()
 
     def _write_window(self) -> float:
         """Seconds left in which a write may be sent (``burstd.kube.fence``): the leader's window, or

@@ -399,9 +399,23 @@ def test_preflight_names_a_node_pool_that_cannot_be_read() -> None:
     assert missing.endswith("fix the pool's nodePool (clusterId, nodePoolId).")
     r.cloud.inject("node_pool", "AuthFailed", message=f"bad key SecretKey={SECRET}")
     [auth] = preflight(r)
-    assert auth.startswith(f"{WHERE} cannot be read through cloud provider 'fake': fake/{POOL}: AuthFailed")
+    assert auth.startswith(f"{WHERE} cannot be read: cloud provider 'fake' rejected burstd's credentials")
+    assert f"fake/{POOL}: AuthFailed" in auth
     assert SECRET not in auth
-    assert r.calls() == ["node_pool"] * 3
+    r.cloud.inject("node_pool", "AuthFailed", message=f"bad key SecretKey={SECRET}")
+    assert preflight(r) == [auth]  # the same refusal: announced once
+    r.cloud.inject("node_pool", "Unavailable", message="connection refused")
+    [down] = preflight(r)
+    assert f"{WHERE} cannot be read through cloud provider 'fake': fake/{POOL}: Unavailable" in down
+    assert preflight(r) == []  # readable again: the next refusal is announced anew
+    assert r.calls() == ["node_pool"] * 6
+    # each refusal announced once, as a Warning Event on the policy's PropagationPolicy
+    assert [(e.type, e.reason) for e in r.sink.events] == [
+        ("Warning", "NodePoolNotFound"),
+        ("Warning", "CloudAuthFailed"),
+        ("Warning", "CloudProviderError"),
+    ]
+    assert all(SECRET not in e.note for e in r.sink.events)
 
 
 def test_an_unknown_pool_name_is_refused_without_a_cloud_call() -> None:
