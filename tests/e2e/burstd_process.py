@@ -45,6 +45,12 @@ def grant_deploy_rbac(planes: Planes, burstd_namespace: str) -> None:
     _grant(planes.management, DEPLOY / "rbac-management.yaml", burstd_namespace)
 
 
+def grant_cost_report_rbac(planes: Planes, burstd_namespace: str) -> None:
+    """Bind ``deploy/rbac-cost-report.yaml`` (read the state ConfigMaps) to the management plane's
+    unprivileged user, as whoever runs ``burstd cost report`` is bound."""
+    _grant(planes.management, DEPLOY / "rbac-cost-report.yaml", burstd_namespace)
+
+
 def _grant(plane: ControlPlane, file: Path, burstd_namespace: str) -> None:
     """Create the ClusterRoles and Roles of ``file`` on ``plane`` and bind them to its unprivileged user
     (the ClusterRoles cluster-wide, the Roles in ``burstd_namespace``)."""
@@ -133,6 +139,20 @@ class BurstdProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         #: environment variables added to the child's (e.g. libfaketime's, for a skewed wall clock)
         self.extra_env: dict[str, str] = {}
+
+    def command(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run another ``burstd`` command with this process's settings file and environment."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BURSTD_")}
+        env.update(self.extra_env)
+        return subprocess.run(
+            [sys.executable, "-m", "burstd", *args, "--config", str(self.config)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=self.workdir,
+            timeout=60,
+            check=False,
+        )
 
     def start(self, *extra: str) -> BurstdProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BURSTD_")}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -22,8 +23,10 @@ from typing import Any
 
 import pytest
 
+from burstd.runtime.costreport import cents
+
 from .bed import Bed, BedHarness, run_bed
-from .burstd_process import BurstdProcess, grant_deploy_rbac
+from .burstd_process import BurstdProcess, grant_cost_report_rbac, grant_deploy_rbac
 from .clouds import CloudUnderTest, alibaba_cloud, tencent_cloud
 from .fleet import Fleet, policy_yaml
 from .test_daemon import burst_demand, events, phase_is, rounds_pass, until
@@ -145,6 +148,17 @@ def test_whole_burst_on_a_native_node_pool_then_a_leak_is_found(
             )
             == 0
         )
+        # finance's view: `burstd cost report` from the persisted ledger, with deploy/'s read-only Role
+        await asyncio.to_thread(grant_cost_report_rbac, h.planes, fleet.burstd_namespace)
+        done = await asyncio.to_thread(proc.command, "cost", "report", "--format", "json")
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        [row] = [r for r in report["pools"] if r["policy"] == policy and r["pool"] == "np-a"]
+        assert row["currency"] == "CNY"
+        assert row["cost"] == float(cents(cost)), (row, cost)
+        assert row["nodeSeconds"] == pytest.approx(seconds, abs=1e-3)
+        [burst] = [b for b in report["bursts"] if b["policy"] == policy]
+        assert burst["end"] is not None
 
         # after the release: an instance tagged for the pool that no node-pool member stands behind
         leaked = cloud.leak("np-a")
@@ -248,7 +262,7 @@ def test_bad_credentials_raise_a_clear_alert_and_nothing_is_scaled(
         found = await _until_event(h, proc, fleet, "CloudAuthFailed")
         assert found[0]["type"] == "Warning"
         assert "credentials" in found[0]["note"]
-        await rounds_pass(h, proc, 3)
+        await rounds_of_the_loop_pass(h, proc, 3)  # the policy is held: it is not evaluated
         assert cloud.desired("np-a") == 0
         assert cloud.scale_up_requests("np-a") == []
         assert "AuthFailed" in proc.log()
@@ -281,6 +295,13 @@ def test_a_quote_that_would_break_max_hourly_cost_blocks_the_scale_up(bed: Bed, 
 def _ready(members: list[dict[str, Any]]) -> Iterator[bool]:
     for m in members:
         yield any(c.get("type") == "Ready" and c.get("status") == "True" for c in m["status"]["conditions"])
+
+
+async def rounds_of_the_loop_pass(h: BedHarness, proc: BurstdProcess, n: int) -> None:
+    """Wait until the daemon's loop completed ``n`` more rounds (``burstd_rounds_total``, counted whether
+    or not a held policy is evaluated)."""
+    start = metric(proc, "burstd_rounds_total")
+    await until(h, f"{n} more rounds", lambda: metric(proc, "burstd_rounds_total") >= start + n, proc)
 
 
 async def _until_quoted(h: BedHarness, proc: BurstdProcess, pool: str, price: float) -> None:
