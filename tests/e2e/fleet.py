@@ -224,7 +224,7 @@ def policy_doc(
                 or [
                     {
                         "name": fleet.pool_name,
-                        "provider": "tencent",
+                        "provider": "tencentcloud",
                         "cluster": fleet.cloud_cluster,
                         "backend": "capi-machinedeployment",
                         "ref": {"namespace": fleet.capi_namespace, "name": fleet.machine_deployment},
