@@ -44,6 +44,7 @@ from burstd.cloud import (
     get_provider,
 )
 from burstd.policy.spec import NodePoolRef
+
 from .fake_alibabacloud import FakeAlibabaCloud, ManualClock
 from .test_contract_alibabacloud import (
     ACCESS_KEY_ID,

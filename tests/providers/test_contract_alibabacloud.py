@@ -23,6 +23,7 @@ from burstd_provider_alibabacloud import AlibabaCloudProvider
 
 from burstd.cloud import POOL_TAG, CloudProvider, InstanceState
 from burstd.policy.spec import PoolSpec
+
 from .contract import ErrorKind, Operation, ProviderContract
 from .fake_alibabacloud import FakeAlibabaCloud
 
