@@ -1,4 +1,5 @@
-"""The ``burstd`` command line: ``policy check``, ``policy schema``, ``simulate``, ``run``, ``cost report``.
+"""The ``burstd`` command line: ``policy check``, ``policy schema``, ``simulate``, ``run``, ``cost report``,
+``version``.
 
 Exit codes: 0 success, 1 invalid input (a policy, a trace, a file), 2 usage error (argparse's own).
 Problems with the user's input are printed as ``FILE:LINE:COL: field.path: message`` lines, never as
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import sys
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -109,6 +111,50 @@ def _cmd_policy_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def version_info() -> dict[str, Any]:
+    """What ``burstd version`` prints: burstd's version (from the installed package's metadata, else the
+    source tree's), the Python running it, and each installed cloud-provider plugin with its version."""
+    from importlib.metadata import PackageNotFoundError, entry_points, version
+
+    from burstd.cloud.registry import ENTRY_POINT_GROUP
+
+    try:
+        burstd_version = version("burstd")
+    except PackageNotFoundError:
+        burstd_version = __version__
+    providers: dict[str, dict[str, str | None]] = {}
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        dist = ep.dist
+        providers.setdefault(
+            ep.name,
+            {
+                "module": ep.module,
+                "distribution": dist.name if dist is not None else None,
+                "version": dist.version if dist is not None else None,
+            },
+        )
+    return {
+        "version": burstd_version,
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "providers": providers,
+    }
+
+
+def _cmd_version(args: argparse.Namespace) -> int:
+    info = version_info()
+    if args.output == "json":
+        print(json.dumps(info, indent=2))
+        return EXIT_OK
+    print(f"burstd {info['version']}")
+    print(f"python {info['python']}")
+    providers: dict[str, dict[str, str | None]] = info["providers"]
+    if not providers:
+        print("providers: none installed")
+    for name, p in providers.items():
+        print(f"provider {name} {p['version'] or 'unknown'} ({p['distribution'] or p['module']})")
+    return EXIT_OK
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from burstd.sim import command
 
@@ -150,6 +196,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the JSON Schema of a BurstPolicy or FleetLimits document (for editors and CI).",
     )
     schema.set_defaults(handler=_cmd_policy_schema)
+
+    version_cmd = commands.add_parser(
+        "version",
+        help="print the version of burstd, of Python and of the installed provider plugins",
+        description="Print burstd's version, the Python version and each installed cloud-provider plugin "
+        "(entry-point group burstd.providers) with the version of the package that provides it.",
+    )
+    version_cmd.add_argument("--output", "-o", choices=["text", "json"], default="text")
+    version_cmd.set_defaults(handler=_cmd_version)
 
     from burstd.sim import command as sim_command
 

@@ -279,6 +279,8 @@ class Predictive(StrictModel):
 class BurstPolicySpec(StrictModel):
     priority: Annotated[int, Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)] = 0
     dry_run: bool = False
+    #: hold this policy: no action, no alert, its state left as it is; resuming continues from that state
+    paused: bool = False
     workloads: Annotated[list[WorkloadSpec], Field(min_length=1)]
     base: BaseSpec
     burst: BurstSpec

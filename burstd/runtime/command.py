@@ -40,12 +40,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--once", action="store_true", help="evaluate every policy once after sync, then exit"
     )
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=None)
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=None,
+        help="text (default) or json: one JSON object per line (setting logFormat)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         settings, origins = load_settings_with_origins(
-            args.config, dry_run=args.dry_run, policies=args.policies, log_level=args.log_level
+            args.config,
+            dry_run=args.dry_run,
+            policies=args.policies,
+            log_level=args.log_level,
+            log_format=args.log_format,
         )
     except SettingsError as exc:
         print(f"burstd run: invalid settings:\n{exc}", file=sys.stderr)
@@ -56,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         for line in checked.problems:
             print(line, file=sys.stderr)
         return EXIT_INVALID
-    configure_logging(settings.log_level, checked.secrets)
+    configure_logging(settings.log_level, checked.secrets, log_format=settings.log_format)
     found, problems = read_policies(
         settings.policies,
         prometheus_configured=settings.prometheus.url is not None,

@@ -38,9 +38,11 @@ from burstd.runtime.events import EventRecorder
 from burstd.runtime.eventsink import EventSink
 from burstd.runtime.http import HttpServer
 from burstd.runtime.leader import LeaderElector
+from burstd.runtime.logs import fields
 from burstd.runtime.metrics import Metrics
 from burstd.runtime.observe import Snapshot, node_pool_of, scalable_of
 from burstd.runtime.observe_nodepool import is_native
+from burstd.runtime.pause import KillSwitch, pause_reasons
 from burstd.runtime.policies import digest_of, merge, read_policies
 from burstd.runtime.settings import ApiServer, Settings
 from burstd.runtime.store import CorruptState, StateConflict, StateStore
@@ -118,6 +120,10 @@ class Daemon:
     _deadline: asyncio.Timeout | None = None
     #: the cloud providers (``cloud.providers``): created by ``run`` unless given (tests point it at fakes)
     cloud: CloudView | None = None
+    #: the global kill switch (``killSwitch.configMap``): created by ``run`` unless given
+    kill_switch: KillSwitch | None = None
+    #: policies held on purpose (paused, kill switch) -> why, as last logged
+    _paused: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._progress_at = self.monotonic()
@@ -196,6 +202,8 @@ class Daemon:
                 on_cloud_error=self._cloud_error,
             )
             self._io = {False: (actuator, store), True: (dry, dry_store)}
+            if self.kill_switch is None:  # a read: not fenced, any instance may read it
+                self.kill_switch = KillSwitch(management, s.namespace, s.kill_switch.config_map)
 
             async def work() -> None:
                 await self._lead(caches, store, promql)
@@ -389,6 +397,7 @@ class Daemon:
                     self._report(f"load {name}", exc, f"policy {name}: cannot read its state (will retry)")
                 else:
                     self._failing.pop(f"load {name}", None)
+        await self._read_kill_switch()
         now = self.clock()
         signals = await self._sample(promql, queries_of(self.policies), now)
         synced = caches.synced  # read right before the round, which decides nothing without it
@@ -465,6 +474,7 @@ class Daemon:
         for name in set(self.runners) - {p.metadata.name for p in policies}:
             del self.runners[name]
             self.metrics.forget(name)
+            self._paused.pop(name, None)
         self.policies = policies
         self._settle_claims(self._as_run(policies), owners)
         if self.caches is not None:
@@ -558,6 +568,8 @@ class Daemon:
         for name, runner in list(self.runners.items()):  # a runner may be dropped on the way
             # a policy with spec.dryRun decides and reports like the others but writes nothing
             actuator, store = self._io[self.settings.dry_run or runner.policy.spec.dry_run]
+            if self._held_on_purpose(runner):
+                continue
             try:
                 manageable = await self._preflight(runner, actuator)
             except (KubeError, OSError) as exc:
@@ -615,10 +627,49 @@ class Daemon:
                 name,
                 evaluation.phase,
                 "; ".join(evaluation.reasons) if evaluation.reasons else "no change",
+                extra=evaluation.log_fields(),
             )
             if evaluation.wake_at is not None:
                 wake_at = evaluation.wake_at if wake_at is None else min(wake_at, evaluation.wake_at)
         return wake_at
+
+    async def _read_kill_switch(self) -> None:
+        """Read the kill switch for this round (``burstd.runtime.pause.KillSwitch``; it never raises but
+        for cancellation) and export it as ``burstd_paused``."""
+        if self.kill_switch is None:
+            return
+        paused = await self.kill_switch.read()
+        self.metrics.paused.set(1.0 if paused else 0.0)
+
+    def _held_on_purpose(self, runner: PolicyRunner) -> bool:
+        """Whether the policy is paused (``spec.paused``, the annotation) or held by the kill switch. Held
+        before the engine decides: no action, no alert, no state write. Each change is logged once."""
+        name = runner.name
+        reasons = pause_reasons(runner.policy, self.kill_switch is not None and self.kill_switch.paused)
+        before = self._paused.get(name, {})
+        if reasons.keys() != before.keys():
+            if reasons:
+                log.warning(
+                    "policy %s is held: %s; no action until it is resumed",
+                    name,
+                    "; ".join(reasons.values()),
+                    extra=fields(
+                        event="held", policy=name, phase=runner.state.phase.value, held=sorted(reasons)
+                    ),
+                )
+            else:
+                log.info(
+                    "policy %s resumes from its saved state (phase %s)",
+                    name,
+                    runner.state.phase.value,
+                    extra=fields(event="resumed", policy=name, phase=runner.state.phase.value),
+                )
+        if not reasons:
+            self._paused.pop(name, None)
+            return False
+        self._paused[name] = reasons
+        self.metrics.set_held(name, set(runner.blocked) | set(reasons))
+        return True
 
     async def _with_cloud(self, snap: Snapshot, now: float) -> Snapshot:
         """``snap`` with what the cloud providers say this round (quotes, node pools, orphans). Each call is

@@ -19,6 +19,7 @@ from burstd.model.state import BurstState
 from burstd.model.world import FleetBudget, Sample, World
 from burstd.policy.spec import BurstPolicy
 from burstd.runtime.actuate_base import FIELD_MANAGER
+from burstd.runtime.logs import fields
 from burstd.runtime.metrics import Metrics, PolicyView
 from burstd.runtime.observe import Snapshot, build_world, describe_missing
 
@@ -74,6 +75,18 @@ class Evaluation:
             "wakeAt": self.wake_at,
             "held": list(self.held),
         }
+
+    def log_fields(self) -> dict[str, object]:
+        """The structured fields of this evaluation's decision line (``burstd.runtime.logs.fields``)."""
+        return fields(
+            event="decision",
+            policy=self.policy,
+            phase=self.phase,
+            reasons=list(self.reasons),
+            actions=[{"action": a, "outcome": o} for a, o, _ in self.actions],
+            held=list(self.held),
+            wakeAt=self.wake_at,
+        )
 
 
 @dataclass(slots=True)
@@ -144,7 +157,20 @@ class PolicyRunner:
             level = logging.WARNING if result.outcome in ("held", "refused", "failed") else logging.INFO
             if not isinstance(action, Alert) or result.outcome != "unchanged":
                 log.log(
-                    level, "policy %s: %s -> %s %s", name, describe(action), result.outcome, result.message
+                    level,
+                    "policy %s: %s -> %s %s",
+                    name,
+                    describe(action),
+                    result.outcome,
+                    result.message,
+                    extra=fields(
+                        event="action",
+                        policy=name,
+                        action=describe(action),
+                        kind=type(action).__name__,
+                        outcome=result.outcome,
+                        message=result.message,
+                    ),
                 )
             if result.outcome == "held":
                 held.append("WeightsChangedExternally")

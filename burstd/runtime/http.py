@@ -1,9 +1,18 @@
-"""The daemon's HTTP endpoints: ``/metrics`` (Prometheus), ``/healthz``, ``/readyz`` and, opt-in, ``/debug/decisions``."""
+"""The daemon's HTTP endpoints: ``/metrics`` (Prometheus), ``/healthz``, ``/readyz`` and, opt-in, ``/debug/decisions``.
+
+Secure defaults: bound to the pod's IP or loopback (``http.address``); only GET and HEAD (any other method
+answers 405, an unknown path 404; no static files, so no directory listing); a request body (no endpoint
+takes one) beyond ``MAX_BODY`` bytes or of unknown length answers 413, and request lines and headers beyond
+``MAX_LINE`` bytes are refused; a handler taking longer than ``HANDLER_TIMEOUT`` answers 503; idle
+keep-alive connections close after ``KEEPALIVE_TIMEOUT``; the ``Server`` header says ``burstd`` (no
+versions); every answer carries ``X-Content-Type-Options: nosniff`` and ``Cache-Control: no-store``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -11,7 +20,39 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from burstd.runtime.evaluate import Evaluation
 from burstd.runtime.metrics import Metrics
 
-__all__ = ["HttpServer"]
+__all__ = ["HANDLER_TIMEOUT", "KEEPALIVE_TIMEOUT", "MAX_BODY", "MAX_LINE", "SERVER", "HttpServer"]
+
+#: the ``Server`` header of every answer
+SERVER = "burstd"
+#: no endpoint takes a body: a GET carries none, so anything bigger is refused (413)
+MAX_BODY = 1024
+#: bound on the request line and on each header (bytes); beyond it the request is refused
+MAX_LINE = 4096
+#: bound on the number of request headers
+MAX_HEADERS = 64
+#: bound on one handler (seconds): a scrape or probe that takes longer answers 503
+HANDLER_TIMEOUT = 10.0
+#: idle keep-alive connections are closed after this long (seconds)
+KEEPALIVE_TIMEOUT = 15.0
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _bounded(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.body_exists and (request.content_length is None or request.content_length > MAX_BODY):
+        return web.Response(text=f"request bodies are limited to {MAX_BODY} bytes\n", status=413)
+    try:
+        async with asyncio.timeout(HANDLER_TIMEOUT):
+            return await handler(request)
+    except TimeoutError:
+        return web.Response(text=f"no answer within {HANDLER_TIMEOUT:g} s\n", status=503)
+
+
+async def _secure_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
 
 
 class HttpServer:
@@ -34,13 +75,21 @@ class HttpServer:
     async def start(self, address: str, port: int, *, debug: bool = False) -> None:
         """Listen on ``address:port``. ``/debug/*`` is served only with ``debug`` (settings ``http.debug``);
         without it those paths answer 404."""
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[_bounded])
+        app.on_response_prepare.append(_secure_headers)
         app.router.add_get("/metrics", self._get_metrics)
         app.router.add_get("/healthz", self._get_healthz)
         app.router.add_get("/readyz", self._get_readyz)
         if debug:
             app.router.add_get("/debug/decisions", self._get_decisions)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            keepalive_timeout=KEEPALIVE_TIMEOUT,
+            max_line_size=MAX_LINE,
+            max_field_size=MAX_LINE,
+            max_headers=MAX_HEADERS,
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, address, port)
         await site.start()

@@ -27,7 +27,15 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 #: the values of ``burstd_policy_held``'s ``reason`` label (each set to 0 or 1 for every policy)
-HELD_REASONS = ("WeightsChangedExternally", "RefusedTarget", "CorruptState", "NotObserved", "TargetConflict")
+HELD_REASONS = (
+    "WeightsChangedExternally",
+    "RefusedTarget",
+    "CorruptState",
+    "NotObserved",
+    "TargetConflict",
+    "Paused",
+    "KillSwitch",
+)
 
 
 @dataclass(slots=True)
@@ -239,6 +247,11 @@ class Metrics:
         Info("burstd_build", "burstd version", registry=r).info({"version": __version__})
         self.leader = Gauge("burstd_leader", "1 while this instance holds the leader Lease", registry=r)
         self.dry_run = Gauge("burstd_dry_run", "1 when this instance runs with --dry-run", registry=r)
+        self.paused = Gauge(
+            "burstd_paused",
+            "1 while the kill switch holds every policy (the leader's last read of its ConfigMap)",
+            registry=r,
+        )
         self.cache_synced = Gauge(
             "burstd_watch_cache_synced",
             "1 once a watch cache has listed its resource",
@@ -269,7 +282,7 @@ class Metrics:
         self.held = Gauge(
             "burstd_policy_held",
             "1 while a policy is held and why (WeightsChangedExternally, RefusedTarget, CorruptState, "
-            "NotObserved, TargetConflict)",
+            "NotObserved, TargetConflict, Paused, KillSwitch)",
             ["policy", "reason"],
             registry=r,
         )

@@ -22,6 +22,7 @@ from burstd.runtime.settings_file import Origins, SettingsError, read_file
 __all__ = [
     "ApiServer",
     "CloudSettings",
+    "KillSwitchSettings",
     "LeaderElection",
     "Origins",
     "Settings",
@@ -158,6 +159,15 @@ class HttpSettings(_Section):
     debug: bool = False
 
 
+class KillSwitchSettings(_Section):
+    """The global kill switch: a ConfigMap in burstd's namespace on the management cluster whose
+    ``data.paused: "true"`` holds every policy (read by the leader each round; absent: not paused)."""
+
+    config_map: Annotated[
+        str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    ] = "burstd-control"
+
+
 def _watch_timeout(seconds: float) -> float:
     if not 1.0 <= seconds <= 3600.0:
         raise ValueError(f"must be between 1s and 1h (a watch's timeoutSeconds), got {seconds:g}s")
@@ -211,6 +221,9 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     cloud: CloudSettings = Field(default_factory=CloudSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: ``text`` (one human-readable line per record) or ``json`` (one JSON object per line)
+    log_format: Literal["text", "json"] = "text"
+    kill_switch: KillSwitchSettings = Field(default_factory=KillSwitchSettings)
 
     @model_validator(mode="after")
     def _timeouts_fit(self) -> Settings:
