@@ -151,3 +151,45 @@ def test_read_policies_returns_policies_that_name_one_target_for_the_daemon_to_s
     assert found is not None
     assert [p.metadata.name for p in found.policies] == ["a", "b"]  # the order read: files sorted by name
     assert refusals(found.policies).keys() == {"b"}
+
+
+def _configmap_volume(root: Path, generation: int, files: dict[str, str]) -> None:
+    """Write ``files`` the way the kubelet updates a ConfigMap volume: into a new hidden timestamped
+    directory, then swap the ``..data`` symlink to it in one rename; each file in the mount is a symlink
+    through ``..data``."""
+    payload = root / f"..2026_11_30_00_00_0{generation}.000000001"
+    payload.mkdir()
+    for name, text in files.items():
+        (payload / name).write_text(text)
+    swap = root / "..data_tmp"
+    swap.symlink_to(payload.name)
+    swap.rename(root / "..data")
+    for name in files:
+        link = root / name
+        if not link.is_symlink():
+            link.symlink_to(Path("..data") / name)
+    for link in root.iterdir():
+        if link.is_symlink() and link.name != "..data" and link.name not in files:
+            link.unlink()
+
+
+def test_a_configmap_volume_swap_is_read_once_and_seen(tmp_path: Path) -> None:
+    _configmap_volume(tmp_path, 1, {"a.yaml": _rename("a")})
+    found, problems = read_policies([tmp_path], prometheus_configured=False)
+    assert problems == []
+    assert found is not None
+    # the hidden payload directories are not read a second time
+    assert [p.metadata.name for p in found.policies] == ["a"]
+    first = found.digest
+    # the kubelet's swap: new content and a second file, behind the same paths
+    _configmap_volume(tmp_path, 2, {"a.yaml": _rename("a") + "\n# edited\n", "b.yaml": _rename("b")})
+    assert digest_of([tmp_path]) != first
+    found, problems = read_policies([tmp_path], prometheus_configured=False)
+    assert problems == []
+    assert found is not None
+    assert [p.metadata.name for p in found.policies] == ["a", "b"]
+    # a file dropped from the ConfigMap is gone after the next swap
+    _configmap_volume(tmp_path, 3, {"b.yaml": _rename("b")})
+    found, _ = read_policies([tmp_path], prometheus_configured=False)
+    assert found is not None
+    assert [p.metadata.name for p in found.policies] == ["b"]
