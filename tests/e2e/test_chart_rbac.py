@@ -20,10 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 from chart.helm import Helm, find_helm
+from chart.test_rules_and_dashboard import find_promtool
 from integration.controlplane import ControlPlaneError
 
 from .bed import Bed, BedHarness, run_bed
@@ -174,6 +176,16 @@ async def lifecycle(h: BedHarness, proc: BurstdProcess) -> None:
     assert {"Bursting", "Draining"} <= set(phases), phases
     assert phases[-1] == "Idle", phases
     assert (h.recorder.binding_clusters.last or {}).keys() == {fleet.base_cluster}
+
+    # the live /metrics of a daemon after a whole burst passes promtool's lint (names, types, units)
+    status, text = await proc.aget("/metrics")
+    assert status == 200
+    assert "burstd_cloud_cost_total" in text
+    lint = await asyncio.to_thread(
+        subprocess.run, [find_promtool(), "check", "metrics"], input=text, capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert (lint.stdout + lint.stderr).strip() == "", "promtool check metrics found problems"
 
     code = await asyncio.to_thread(proc.terminate, 20.0)
     log = proc.log()
