@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from integration.controlplane import REPO, ControlPlane, ControlPlaneError, load_crds
+from integration.controlplane import REPO, ControlPlane, ControlPlaneError, load_crds, run_testenv_script
 from ruamel.yaml import YAML
 
 CHART = REPO / "charts" / "burstd"
@@ -43,19 +43,8 @@ def find_helm() -> HelmTools:
     helm_dir = os.environ.get("HELM_DIR")
     how = "from $HELM_DIR"
     if not helm_dir:
-        build = os.environ.get("BURSTD_TESTENV_BUILD") == "1"
-        argv = ["bash", str(BUILD_SCRIPT)] + ([] if build else ["--check"])
-        how = f"from `{' '.join(argv[1:])}`"
-        try:
-            out = subprocess.run(
-                argv, check=False, stdout=subprocess.PIPE, stderr=None if build else subprocess.PIPE,
-                text=True, timeout=3600,
-            )  # fmt: skip
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ControlPlaneError(f"could not run {BUILD_SCRIPT}: {exc}") from exc
-        if out.returncode != 0:
-            raise ControlPlaneError(_missing((out.stderr or "see the build output above").strip()))
-        helm_dir = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+        stdout, how = run_testenv_script(BUILD_SCRIPT, [], _missing)
+        helm_dir = stdout.strip().splitlines()[-1] if stdout.strip() else ""
     tools = HelmTools(Path(helm_dir) / "helm", Path(helm_dir) / "crds" / "monitoring.coreos.com")
     problems = [] if os.access(tools.helm, os.X_OK) else [f"{tools.helm} is not executable"]
     problems += [

@@ -117,20 +117,8 @@ def find_binaries() -> Binaries:
     kube, etcd = os.environ.get("KUBE_APISERVER"), os.environ.get("ETCD")
     how = "from $KUBE_APISERVER/$ETCD"
     if not (kube and etcd):
-        build = os.environ.get("BURSTD_TESTENV_BUILD") == "1"
-        argv = ["bash", str(ENSURE_SCRIPT), "--base"] + ([] if build else ["--check"])
-        how = f"from `{' '.join(argv[1:])}`"
-        try:
-            # When building, let its progress through (a cold kube-apiserver build takes ~10 min).
-            out = subprocess.run(
-                argv, check=False, stdout=subprocess.PIPE, stderr=None if build else subprocess.PIPE,
-                text=True, timeout=3600,
-            )  # fmt: skip
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ControlPlaneError(f"could not run {ENSURE_SCRIPT}: {exc}") from exc
-        if out.returncode != 0:
-            raise ControlPlaneError(_missing_message((out.stderr or "see the build output above").strip()))
-        found = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+        stdout, how = run_testenv_script(ENSURE_SCRIPT, ["--base"], _missing_message)
+        found = dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
         kube = kube or found.get("KUBE_APISERVER")
         etcd = etcd or found.get("ETCD")
     missing = [
@@ -141,6 +129,25 @@ def find_binaries() -> Binaries:
     if missing or not kube or not etcd:
         raise ControlPlaneError(_missing_message(f"not executable ({how}): {', '.join(missing)}"))
     return Binaries(Path(kube), Path(etcd))
+
+
+def run_testenv_script(script: Path, args: list[str], missing: Callable[[str], str]) -> tuple[str, str]:
+    """Run a ``scripts/testenv`` script with ``--check`` (or, with ``BURSTD_TESTENV_BUILD=1``, let it build,
+    its progress shown: a cold build takes minutes); its stdout and how it was asked (for messages).
+    A failure raises ControlPlaneError with ``missing(detail)``: tests ERROR, never skip."""
+    build = os.environ.get("BURSTD_TESTENV_BUILD") == "1"
+    argv = ["bash", str(script), *args] + ([] if build else ["--check"])
+    how = f"from `{' '.join(argv[1:])}`"
+    try:
+        out = subprocess.run(
+            argv, check=False, stdout=subprocess.PIPE, stderr=None if build else subprocess.PIPE,
+            text=True, timeout=3600,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ControlPlaneError(f"could not run {script}: {exc}") from exc
+    if out.returncode != 0:
+        raise ControlPlaneError(missing((out.stderr or "see the build output above").strip()))
+    return out.stdout, how
 
 
 def _missing_message(detail: str) -> str:
