@@ -36,6 +36,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from testbed.loopback_proxy import serve_loopback, upstream_session
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _HOP_BY_HOP = frozenset(
@@ -154,19 +155,8 @@ class FaultProxy:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> FaultProxy:
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=self._ssl, limit=0),
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
-            auto_decompress=False,
-        )
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1])
+        self._session = upstream_session(self._ssl)
+        self._runner, self.port = await serve_loopback(self._handle)
         return self
 
     async def stop(self) -> None:

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
+from testbed.loopback_proxy import serve_loopback, upstream_session
 
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length", "host"}
@@ -111,19 +112,8 @@ class ImpersonatingProxy:
 
     async def start(self) -> ImpersonatingProxy:
         context = ssl.create_default_context(cafile=str(self.ca_file))
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=context, limit=0),
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
-            auto_decompress=False,
-        )
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1])
+        self._session = upstream_session(context)
+        self._runner, self.port = await serve_loopback(self._handle)
         return self
 
     async def stop(self) -> None:
