@@ -1,8 +1,8 @@
 """``burstd simulate``: argument parsing and the command itself.
 
 ``burstd.cli`` wires ``add_arguments`` and ``run``; ``python -m burstd.sim.command`` runs it directly.
-Exit codes: 0 done, 1 an input file (policy, fleet, trace) or the plot cannot be used, 2 bad usage
-(argparse), 70 the engine raised.
+Exit codes: 0 done, 1 an input (policy, fleet, trace, Prometheus history) or the plot cannot be used, 2 bad
+usage (argparse), 70 the engine raised.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from burstd.model.quantities import parse_duration
-from burstd.sim.files import InputError, bundled_traces, load_fleet, load_policy, load_trace
+from burstd.sim.demand_source import add_demand_arguments, check_demand_arguments, load_demand
+from burstd.sim.files import InputError, load_fleet, load_policy
 from burstd.sim.fleet import MAX_PEAK_REPLICAS
 from burstd.sim.runner import Decider, EngineFailed
 from burstd.sim.scenario import ScenarioError, build_scenario
@@ -67,12 +68,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "400 replicas, base p70, provisioning delay 3m)",
     )
     parser.add_argument(
-        "--trace",
-        metavar="CSV",
-        help="demand trace, a CSV with header 'timestamp_s,demand', or "
-        f"the name of a bundled trace ({', '.join(bundled_traces())}; default alibaba-2018)",
-    )
-    parser.add_argument(
         "--peak-replicas",
         metavar="N",
         type=_positive_int,
@@ -105,13 +100,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="table (default) or one JSON object on stdout",
     )
     parser.add_argument("--plot", metavar="FILE.png", help="write a figure with one panel per run")
-    parser.add_argument(
-        "--fill-gaps",
-        choices=("hold", "zero"),
-        help="fill gaps in the trace (steps longer than the typical step) with the last value "
-        "(hold) or with 0 (zero); without it a gap is an error",
-    )
     parser.add_argument("--log", metavar="FILE", help="write every action burstd took, with its virtual time")
+    add_demand_arguments(parser)
 
 
 def run(
@@ -123,10 +113,11 @@ def run(
     """Run ``burstd simulate`` with parsed arguments. Returns the exit code."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
+    check_demand_arguments(args)  # usage errors first (exit 2), before reading anything
     try:
         policy = load_policy(args.policy)
         fleet = load_fleet(args.fleet)
-        trace = load_trace(args.trace, args.fill_gaps or "error")
+        trace = load_demand(args)
         scenario = build_scenario(
             policy,
             fleet,

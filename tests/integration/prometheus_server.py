@@ -6,6 +6,8 @@
   source redacts it) to queries mentioning ``burstd_test_down``. Prometheus itself has no auth.
 - ``start_prometheus``: the binary from env ``PROMETHEUS`` or ``scripts/testenv/install-prometheus.sh
   --check``; missing -> PrometheusSetupError (the fixture turns it into a test error, never a skip).
+- ``backfill``: history written into a fresh TSDB data dir with ``promtool tsdb create-blocks-from
+  openmetrics``, for ``start_prometheus(..., storage=DIR, retention=...)``.
 """
 
 from __future__ import annotations
@@ -115,6 +117,7 @@ class _FrontHandler(BaseHTTPRequestHandler):
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("query", [""])[0]
         with front.lock:
             front.requests.append(query)
+            front.paths.append(self.path)
         if auth is not None and auth != f"Bearer {front.accepted_token}":
             body = {"status": "error", "errorType": "unauthorized", "error": f"bad credentials: {auth}"}
             _reply(self, 401, json.dumps(body).encode(), "application/json")
@@ -140,6 +143,7 @@ class FrontServer(_Server):
         self.accepted_token = accepted_token
         self.lock = threading.Lock()
         self.requests: list[str] = []
+        self.paths: list[str] = []  # every request's path and query string, in order
         super().__init__(_FrontHandler)
 
     def count(self, query: str) -> int:
@@ -199,9 +203,62 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
+def find_promtool() -> str:
+    """promtool beside the Prometheus binary (the same Debian package), else on PATH."""
+    beside = Path(find_prometheus()).with_name("promtool")
+    found = str(beside) if os.access(beside, os.X_OK) else shutil.which("promtool")
+    if found is None:
+        raise PrometheusSetupError(
+            "no promtool for the Prometheus history tests: run scripts/testenv/install-prometheus.sh "
+            "(Debian package 'prometheus' ships it beside /usr/bin/prometheus)"
+        )
+    return found
+
+
+def backfill(openmetrics: str, data_dir: Path) -> None:
+    """Write ``openmetrics`` (samples with timestamps, ending in ``# EOF``) as TSDB blocks into ``data_dir``.
+
+    promtool cuts 2-hour blocks. Prometheus loads them at start and keeps them only within its time
+    retention, counted back from the newest block's end (not from now): pass ``retention`` to
+    ``start_prometheus`` longer than the history. Nothing is scraped into the head unless targets are
+    given, so the blocks never overlap it.
+    """
+    source = data_dir.parent / f"{data_dir.name}.om"
+    source.write_text(openmetrics)
+    try:
+        proc = subprocess.run(
+            [
+                find_promtool(),
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                "--quiet",
+                str(source),
+                str(data_dir),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+    finally:
+        source.unlink(missing_ok=True)
+    if proc.returncode != 0:
+        raise PrometheusSetupError(f"promtool could not backfill {data_dir}:\n{proc.stderr.strip()}")
+
+
 @contextlib.contextmanager
-def start_prometheus(targets: Mapping[str, str], timeout: float = 60.0) -> Iterator[Prometheus]:
-    """Run Prometheus scraping ``targets`` (job -> host:port) every second; stop it and clean up after."""
+def start_prometheus(
+    targets: Mapping[str, str],
+    timeout: float = 60.0,
+    storage: Path | None = None,
+    retention: str | None = None,
+) -> Iterator[Prometheus]:
+    """Run Prometheus scraping ``targets`` (job -> host:port) every second; stop it and clean up after.
+
+    ``storage``: an existing TSDB data dir (e.g. from ``backfill``; the caller removes it), kept for
+    ``retention`` (e.g. ``400d``; Prometheus's default is 15d).
+    """
     binary = find_prometheus()
     work = Path(tempfile.mkdtemp(prefix="burstd-prometheus-"))
     proc: subprocess.Popen[bytes] | None = None
@@ -224,8 +281,9 @@ def start_prometheus(targets: Mapping[str, str], timeout: float = 60.0) -> Itera
             *prefix,
             binary,
             f"--config.file={config}",
-            f"--storage.tsdb.path={work / 'data'}",
+            f"--storage.tsdb.path={storage if storage is not None else work / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
+            *([f"--storage.tsdb.retention.time={retention}"] if retention else []),
         ]
         start = time.monotonic()
         with log.open("wb") as fh:
