@@ -1,92 +1,587 @@
-"""``--plot FILE.png``: one panel per run, on the same scales: served and unserved demand (stacked, so their
-top is the demand), base capacity, Ready capacity, and the cloud nodes (billed instances) on a second axis."""
+"""``--plot FILE.png``: the three runs on the whole trace, each with its shortfall strip, and the worst burst
+zoomed in, the runs side by side on the same window.
+
+Long traces are drawn per pixel column: each line keeps, in every column, its first, last, lowest and highest
+change point (a min/max envelope), which rasterises like the full line. Unserved demand is never widened: the
+strip draws, per column, a bar as wide as the time the run left demand unserved in that column (so the bars'
+total width is the true unserved time) and as high as the most replicas short; a stretch of shortfall
+narrower than one column gets a hollow marker as well, so a short moment stays visible without looking
+longer. The zoomed panels draw every change point.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import PurePosixPath, PureWindowsPath
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
+
+from burstd.model.quantities import format_duration
+from burstd.sim import plot_style as st
+from burstd.sim.metrics import RunResult
 from burstd.sim.simulate import RUNS, Comparison
 
-_UNSERVED = "#d62728"
-_CAPACITY = "#1f77b4"
-_SERVED = "#a8d5a2"
-_NODES = "#ff7f0e"
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+Floats = npt.NDArray[np.float64]
+
+#: figure geometry: the full-trace panels span the figure between these margins (fractions of its width)
+_LEFT = 0.055
+_RIGHT = 0.945
+
+
+@dataclass(frozen=True, slots=True)
+class PlotSpec:
+    """Everything the figure shows: the runs and the scenario's few numbers, so tests can draw synthetic runs."""
+
+    trace_name: str  # a trace name or a file path; the title shows only its name
+    end: float  # seconds since the trace start
+    epoch: float  # Unix time of the trace start (the fleet's startTime)
+    base_replicas: int
+    settings: str  # "peak 400 replicas, base 227 replicas (p70), provisioning delay 3m, seed 0"
+    runs: tuple[RunResult, ...]
+    #: bursts of demand above the base closer than this are one burst (seconds)
+    merge_gap: float = 600.0
+    #: margin around the zoomed burst (seconds), at least
+    zoom_margin: float = 360.0
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """One burst (demand above the base, gaps shorter than the merge gap bridged) as one run lived it."""
+
+    start: float
+    end: float
+    unserved_replica_seconds: float
+    node_seconds: float  # cloud instances billed from the burst's start to the next burst's start
+
+
+@dataclass(frozen=True, slots=True)
+class Shortfall:
+    """A run's unserved demand per pixel column (columns between ``edges``)."""
+
+    edges: Floats
+    seconds: Floats  # time with unserved demand in each column
+    start: Floats  # first moment of unserved demand in each column (nan when none)
+    most: Floats  # the most replicas unserved at once in each column (0 when none)
+    top: Floats  # the highest demand while demand was unserved, in each column (0 when none)
+    #: time unserved in the column's stretch of shortfall: its own, plus its neighbours' while a shortfall
+    #: runs on across the column's edges
+    joined: Floats
+
+    def thin(self) -> npt.NDArray[np.bool_]:
+        """Columns whose stretch of shortfall is narrower than one column: drawn to scale it hides."""
+        width = self.edges[1:] - self.edges[:-1]
+        return (self.seconds > 0) & (self.joined < width)
+
+    @property
+    def total_seconds(self) -> float:
+        return float(self.seconds.sum())
 
 
 def plot(comparison: Comparison, path: str) -> None:
     """Write the figure to ``path`` (PNG). Raises OSError/ValueError if it cannot be written."""
-    import matplotlib
+    build_figure(spec_of(comparison)).savefig(path, dpi=st.DPI, format="png")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def spec_of(comparison: Comparison) -> PlotSpec:
     s = comparison.scenario
-    unit, div = ("days", 86400.0) if s.end > 2 * 86400 else ("hours", 3600.0)
-    runs = [comparison.runs[name] for name in RUNS]
-    top = max(max(max(r.series.capacity, default=0), max(r.series.demand, default=0)) for r in runs)
-    top_nodes = max(max(r.series.nodes, default=0) for r in runs)
-    fig, axes = plt.subplots(len(runs), 1, figsize=(14, 3.3 * len(runs)), sharex=True, squeeze=False)
-    handles: list[Any] = []
-    for ax, r in zip(axes[:, 0], runs, strict=True):
-        t = [x / div for x in r.series.t] + [s.end / div]
-        demand = [*r.series.demand, r.series.demand[-1]]
-        served = [*r.series.served, r.series.served[-1]]
-        capacity = [*r.series.capacity, r.series.capacity[-1]]
-        nodes = [*r.series.nodes, r.series.nodes[-1]]
-        h_served = ax.fill_between(t, served, step="post", color=_SERVED, lw=0, label="served")
-        h_unserved = ax.fill_between(t, served, demand, step="post", color=_UNSERVED, lw=0, label="unserved")
-        # a strip along the bottom marks every shortfall, however short, at the scale of days
-        spans = _shortfalls(t, demand, served, min_width=t[-1] / 600)
-        ax.broken_barh(spans, (0, 0.035), transform=ax.get_xaxis_transform(), color=_UNSERVED, lw=0)
-        (h_capacity,) = ax.step(t, capacity, where="post", color=_CAPACITY, lw=0.9, label="Ready capacity")
-        h_base = ax.axhline(s.base_replicas, color="#444444", ls="--", lw=0.9, label="base capacity")
-        ax.set_ylim(0, top * 1.08 + 1)
-        ax.set_ylabel("replicas")
-        ax.grid(alpha=0.25)
-        ratio = r.unserved_ratio
-        share = "" if ratio is None else f" ({ratio * 100:.2f}% of demand above base)"
-        ax.set_title(
-            f"{r.name}: cost {r.cost:,.2f} {r.currency}, {r.node_hours:,.0f} node-hours, unserved "
-            f"{r.unserved_replica_seconds:,.0f} replica-s{share}, {r.actions} actions, peak {r.peak_cloud_nodes} "
-            "nodes",
-            loc="left",
-            fontsize=10,
-        )
-        twin = ax.twinx()
-        (h_nodes,) = twin.step(t, nodes, where="post", color=_NODES, lw=0.8, label="cloud nodes (billed)")
-        twin.set_ylim(0, top_nodes * 1.08 + 1)
-        twin.set_ylabel("cloud nodes", color=_NODES)
-        twin.tick_params(axis="y", colors=_NODES)
-        handles = [h_served, h_unserved, h_capacity, h_base, h_nodes]
-    axes[-1, 0].set_xlabel(f"{unit} since the trace start")
-    axes[-1, 0].set_xlim(0, s.end / div)
-    fig.suptitle(f"burstd simulate: {comparison.headline()}", fontsize=11, y=0.995)
-    fig.legend(
-        handles=handles,
-        loc="upper center",
-        ncol=len(handles),
-        fontsize=9,
-        frameon=False,
-        bbox_to_anchor=(0.5, 0.975),
+    delays = sorted({p.provision_delay for p in s.pools})
+    relaunch = max((p.provision_delay + p.deletion_delay for p in s.pools), default=0.0)
+    base = f"{s.base_replicas} replicas" + (f" ({s.base_spec})" if isinstance(s.base_spec, str) else "")
+    settings = (
+        f"peak {s.peak_replicas} replicas, base {base}, provisioning delay "
+        f"{'/'.join(format_duration(d) for d in delays)}, seed {s.seed}"
     )
-    fig.tight_layout(rect=(0, 0, 1, 0.96))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return PlotSpec(
+        trace_name=s.trace.name,
+        end=s.end,
+        epoch=s.epoch,
+        base_replicas=s.base_replicas,
+        settings=settings,
+        runs=tuple(comparison.runs[name] for name in RUNS),
+        merge_gap=max(600.0, relaunch),
+        zoom_margin=max(360.0, 2 * max(delays, default=0.0)),
+    )
 
 
-def _shortfalls(
-    t: list[float], demand: list[int], served: list[int], min_width: float
-) -> list[tuple[float, float]]:
-    """(start, width) of each interval where demand exceeds served, widened to at least ``min_width``."""
-    spans: list[tuple[float, float]] = []
-    start: float | None = None
-    for i in range(len(t) - 1):
-        short = demand[i] > served[i]
-        if short and start is None:
-            start = t[i]
-        elif not short and start is not None:
-            spans.append((start, max(t[i] - start, min_width)))
-            start = None
-    if start is not None:
-        spans.append((start, max(t[-1] - start, min_width)))
-    return spans
+def trace_label(name: str) -> str:
+    """The trace's name without its directory: ``/x/demand.csv`` -> ``demand``, and the directory's name
+    for the shared layout ``<name>/demand.csv`` (``traces/nasa-http-1995/demand.csv`` -> ``nasa-http-1995``)."""
+    if name.startswith("prometheus:"):  # a PromQL query (burstd.sim.history): its slashes are not a path
+        return name
+    if "/" not in name and "\\" not in name and not name.lower().endswith(".csv"):
+        return name
+    path = PureWindowsPath(name) if "\\" in name else PurePosixPath(name)
+    stem = path.stem if path.suffix.lower() == ".csv" else path.name
+    parent = path.parent.name
+    if stem == "demand" and parent:
+        return parent
+    return stem or name
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _arrays(r: RunResult, end: float) -> tuple[Floats, Floats, Floats, Floats, Floats]:
+    """Times with ``end`` appended, and demand, served, Ready capacity, nodes (one value per interval)."""
+    s = r.series
+    t = np.append(np.asarray(s.t, dtype=np.float64), end)
+    return t, _floats(s.demand), _floats(s.served), _floats(s.capacity), _floats(s.nodes)
+
+
+def _floats(values: list[int]) -> Floats:
+    return np.asarray(values, dtype=np.float64)
+
+
+def envelope(t: Floats, v: Floats, edges: Floats) -> tuple[Floats, Floats]:
+    """A step function (value ``v[i]`` on ``[t[i], t[i+1])``) reduced to at most four change points per column
+    between ``edges``: the first, the lowest, the highest and the last, in time order. Drawn as a post-step
+    line it covers the same pixels as the full line. The last point is repeated at ``t[-1]``."""
+    n = len(v)
+    if n == 0:
+        return np.asarray([], dtype=np.float64), np.asarray([], dtype=np.float64)
+    starts = t[:-1]
+    col = np.clip(np.searchsorted(edges, starts, side="right") - 1, 0, len(edges) - 2)
+    first_of = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
+    groups = np.repeat(np.arange(len(first_of)), np.diff(np.r_[first_of, n]))
+    lo = np.minimum.reduceat(v, first_of)[groups]
+    hi = np.maximum.reduceat(v, first_of)[groups]
+    keep = np.zeros(n, dtype=bool)
+    keep[first_of] = True
+    keep[np.r_[first_of[1:] - 1, n - 1]] = True
+    for mask in (v == lo, v == hi):
+        idx = np.flatnonzero(mask)
+        _, first = np.unique(groups[idx], return_index=True)
+        keep[idx[first]] = True
+    x = np.append(starts[keep], t[-1])
+    y = np.append(v[keep], v[-1])
+    return x, y
+
+
+def shortfall(t: Floats, demand: Floats, served: Floats, edges: Floats) -> Shortfall:
+    """Unserved demand per column: its exact duration, where it starts and the most replicas short."""
+    short = np.maximum(demand - served, 0.0)
+    ncol = len(edges) - 1
+    seconds = np.zeros(ncol)
+    start = np.full(ncol, np.nan)
+    most = np.zeros(ncol)
+    top = np.zeros(ncol)
+    idx = np.flatnonzero(short > 0)
+    if len(idx) == 0:
+        return Shortfall(edges, seconds, start, most, top, seconds.copy())
+    a, b, h, d = t[idx], t[idx + 1], short[idx], demand[idx]
+    first = np.clip(np.searchsorted(edges, a, side="right") - 1, 0, ncol - 1)
+    last = np.clip(np.searchsorted(edges, b, side="left") - 1, first, ncol - 1)
+    span = last - first + 1
+    cols = np.repeat(first, span) + (np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span))
+    lo = np.maximum(np.repeat(a, span), edges[cols])
+    hi = np.minimum(np.repeat(b, span), edges[cols + 1])
+    ok = hi > lo
+    cols, lo, hi = cols[ok], lo[ok], hi[ok]
+    np.add.at(seconds, cols, hi - lo)
+    np.fmin.at(start, cols, lo)
+    np.maximum.at(most, cols, np.repeat(h, span)[ok])
+    np.maximum.at(top, cols, np.repeat(d, span)[ok])
+    # a column whose left edge an unbroken shortfall runs across continues its left neighbour's stretch
+    breaks = np.flatnonzero(np.diff(idx) != 1)
+    s0, s1 = t[idx[np.r_[0, breaks + 1]]], t[idx[np.r_[breaks, len(idx) - 1]] + 1]
+    count = np.zeros(len(edges) + 1)  # edges[j] with s0 < edges[j] < s1, counted by a difference array
+    np.add.at(count, np.searchsorted(edges, s0, side="right"), 1)
+    np.add.at(count, np.searchsorted(edges, s1, side="left"), -1)
+    across = np.cumsum(count)[: len(edges) - 1] > 0  # per column: is its left edge inside a stretch
+    stretch = np.cumsum(~across) - 1
+    joined = np.bincount(stretch, weights=seconds)[stretch]
+    return Shortfall(edges, seconds, start, most, top, joined)
+
+
+def _cumulative(t: Floats, v: Floats) -> Floats:
+    """The integral of the step function from ``t[0]`` to each ``t[i]``."""
+    out: Floats = np.concatenate(([0.0], np.cumsum(v * np.diff(t))))
+    return out
+
+
+def bursts(spec: PlotSpec, run: RunResult) -> list[Burst]:
+    """The bursts of the trace (demand above the base; gaps shorter than ``merge_gap`` bridged) as ``run``
+    lived them."""
+    t, demand, served, _, nodes = _arrays(run, spec.end)
+    if len(demand) == 0:
+        return []
+    above = demand > spec.base_replicas
+    edges = np.diff(np.r_[0, above.astype(np.int8), 0])
+    starts, ends = t[np.flatnonzero(edges == 1)], t[np.flatnonzero(edges == -1)]
+    spans: list[list[float]] = []
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        if spans and a - spans[-1][1] < spec.merge_gap:
+            spans[-1][1] = b
+        else:
+            spans.append([a, b])
+    if not spans:
+        return []
+    unserved = _cumulative(t, np.maximum(demand - served, 0.0))
+    billed = _cumulative(t, nodes)
+    out = []
+    for i, (a, b) in enumerate(spans):
+        until = spans[i + 1][0] if i + 1 < len(spans) else spec.end
+        u = float(np.interp(b, t, unserved) - np.interp(a, t, unserved))
+        n = float(np.interp(until, t, billed) - np.interp(a, t, billed))
+        out.append(Burst(a, b, u, n))
+    return out
+
+
+def worst_burst(spec: PlotSpec) -> Burst | None:
+    """The first run's burst with the most unserved replica-seconds; when it left nothing unserved, its burst
+    with the most cloud node-hours. None when the demand never rises above the base."""
+    found = bursts(spec, spec.runs[0])
+    if not found:
+        return None
+    if any(b.unserved_replica_seconds > 0 for b in found):
+        return max(found, key=lambda b: b.unserved_replica_seconds)
+    return max(found, key=lambda b: b.node_seconds)
+
+
+def zoom_window(spec: PlotSpec, burst: Burst | None) -> tuple[float, float]:
+    """The window of the zoomed panels: the burst with a margin, or the demand's peak when there is none."""
+    if burst is None:
+        t, demand, *_ = _arrays(spec.runs[0], spec.end)
+        i = int(np.argmax(demand)) if len(demand) else 0
+        a, b = float(t[i]), float(t[i + 1]) if len(t) > 1 else spec.end
+    else:
+        a, b = burst.start, burst.end
+    margin = max(spec.zoom_margin, 0.15 * (b - a))
+    return max(0.0, a - margin), min(spec.end, b + margin)
+
+
+def _slice(t: Floats, values: list[Floats], w0: float, w1: float) -> tuple[Floats, list[Floats]]:
+    """The step functions restricted to ``[w0, w1]``, starting with the value that holds at ``w0``."""
+    i0 = max(0, int(np.searchsorted(t, w0, side="right")) - 1)
+    i1 = max(i0 + 1, int(np.searchsorted(t, w1, side="left")))
+    i1 = min(i1, len(t) - 1)
+    tt = np.r_[w0, t[i0 + 1 : i1], w1]
+    return tt, [v[i0:i1] for v in values]
+
+
+# --------------------------------------------------------------------------- drawing
+
+
+def build_figure(spec: PlotSpec, width: float = 14.0, dpi: float = st.DPI) -> Figure:
+    """The figure (not yet saved; no pyplot, no GUI backend). Artists carry gids naming what they draw, e.g.
+    ``unserved:burstd``."""
+    from matplotlib.figure import Figure
+    from matplotlib.gridspec import GridSpec
+
+    runs = spec.runs
+    n = len(runs)
+    height = width * (0.26 * n + 0.32)
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    outer = GridSpec(
+        n + 2,
+        1,
+        figure=fig,
+        height_ratios=[*([3.4] * n), 0.35, 3.2],
+        left=_LEFT,
+        right=_RIGHT,
+        top=1 - 1.0 / height,
+        bottom=0.5 / height,
+        hspace=0.18,
+    )
+    columns = max(1, round(width * dpi * (_RIGHT - _LEFT)))
+    edges = np.linspace(0.0, spec.end, columns + 1)
+    column_seconds = spec.end / columns
+    unit, div = ("days", 86400.0) if spec.end > 2 * 86400 else ("hours", 3600.0)
+    burst = worst_burst(spec)
+    w0, w1 = zoom_window(spec, burst)
+
+    data = [_arrays(r, spec.end) for r in runs]
+    shorts = [shortfall(t, d, s, edges) for t, d, s, _, _ in data]
+    top = max(max(float(d.max(initial=0)), float(c.max(initial=0))) for _, d, _, c, _ in data)
+    top_nodes = max(float(nd.max(initial=0)) for *_, nd in data)
+    top_short = max(float(sf.most.max(initial=0)) for sf in shorts)
+    handles: dict[str, Any] = {}
+
+    first_main: Axes | None = None
+    strip: Axes | None = None
+    for k, (r, arrays, sf) in enumerate(zip(runs, data, shorts, strict=True)):
+        inner = outer[k].subgridspec(2, 1, height_ratios=[2.6, 0.8], hspace=0.0)
+        ax = fig.add_subplot(inner[0], sharex=first_main)
+        first_main = first_main or ax
+        strip = fig.add_subplot(inner[1], sharex=first_main)
+        _draw_run(ax, r, arrays, edges, div, spec.base_replicas, (top, top_nodes), handles)
+        _draw_shortfall(strip, sf, div, r.name, handles)
+        strip.set_ylim(0, top_short * 1.25 + 1)
+        strip.tick_params(labelbottom=k == n - 1)
+        strip.text(
+            0.995,
+            0.93,
+            _shortfall_summary(sf, spec.end),
+            transform=strip.transAxes,
+            ha="right",
+            va="top",
+            fontsize=8,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5},
+            zorder=5,
+        )
+        for axes in (ax, strip):
+            handles["zoom"] = axes.axvspan(w0 / div, w1 / div, color=st.ZOOM_BAND, alpha=0.35, lw=0)
+    assert first_main is not None
+    assert strip is not None
+    first_main.set_xlim(0, spec.end / div)
+    origin = datetime.fromtimestamp(spec.epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    strip.set_xlabel(f"{unit} since the trace start ({origin})", fontsize=st.LABEL_SIZE)
+
+    _draw_zoom(
+        fig,
+        outer[n + 1].subgridspec(1, n, wspace=0.1),
+        spec,
+        data,
+        (w0, w1),
+        burst,
+        max(1, columns // n),
+        handles,
+    )
+
+    name = trace_label(spec.trace_name)
+    fig.suptitle(
+        f"burstd simulate: {name} — {spec.settings}", fontsize=st.TITLE_SIZE + 1, y=1 - 0.12 / height
+    )
+    order = [
+        (handles.get("demand"), "demand"),
+        (handles.get("capacity"), "Ready capacity (base + Ready cloud nodes)"),
+        (handles.get("base"), "base capacity"),
+        (handles.get("nodes"), "cloud nodes, billed (right axis)"),
+        (handles.get("served"), "served (zoom)"),
+        (handles.get("unserved-zoom"), "unserved (zoom)"),
+        (handles.get("unserved"), "unserved: bar width = time unserved, height = most replicas at once"),
+        (
+            handles.get("thin"),
+            f"unserved for less than a pixel column ({_duration(column_seconds)}; zoomed: "
+            f"{_duration((w1 - w0) / max(1, columns // n))}): a marker, not to scale",
+        ),
+        (handles.get("zoom"), "zoomed window"),
+    ]
+    shown = [(h, label) for h, label in order if h is not None]
+    fig.legend(
+        [h for h, _ in shown],
+        [label for _, label in shown],
+        loc="upper center",
+        ncol=5,
+        fontsize=8,
+        frameon=False,
+        bbox_to_anchor=(0.5, 1 - 0.32 / height),
+    )
+    return fig
+
+
+def _draw_run(
+    ax: Axes,
+    r: RunResult,
+    arrays: tuple[Floats, Floats, Floats, Floats, Floats],
+    edges: Floats,
+    div: float,
+    base: int,
+    tops: tuple[float, float],
+    handles: dict[str, Any],
+) -> None:
+    """A run on the whole trace: demand, Ready capacity, base capacity; cloud nodes on a right axis."""
+    t, demand, _, capacity, nodes = arrays
+    twin = ax.twinx()
+    ax.set_zorder(twin.get_zorder() + 1)  # the replicas above the nodes
+    ax.patch.set_visible(False)
+    c, ls, lw = st.CLOUD_NODES
+    x, y = envelope(t, nodes, edges)
+    (handles["nodes"],) = twin.step(
+        x / div, y, where="post", color=c, ls=ls, lw=lw * 0.7, gid=f"nodes:{r.name}"
+    )
+    c, ls, lw = st.DEMAND
+    x, y = envelope(t, demand, edges)
+    (handles["demand"],) = ax.step(
+        x / div, y, where="post", color=c, ls=ls, lw=lw * 0.5, gid=f"demand:{r.name}"
+    )
+    c, ls, lw = st.READY_CAPACITY
+    x, y = envelope(t, capacity, edges)
+    (handles["capacity"],) = ax.step(
+        x / div, y, where="post", color=c, ls=ls, lw=lw * 0.7, gid=f"capacity:{r.name}"
+    )
+    c, ls, lw = st.BASE_CAPACITY
+    handles["base"] = ax.axhline(base, color=c, ls=ls, lw=lw)
+    twin.set_ylim(0, tops[1] * 1.1 + 1)
+    twin.set_ylabel("cloud nodes", color=st.ORANGE, fontsize=st.LABEL_SIZE)
+    twin.tick_params(axis="y", labelsize=8)
+    ax.set_ylim(0, tops[0] * 1.1 + 1)
+    ax.set_ylabel("replicas", fontsize=st.LABEL_SIZE)
+    ax.tick_params(labelbottom=False, labelsize=8)
+    ax.grid(alpha=0.25)
+    ratio = r.unserved_ratio
+    share = "" if ratio is None else f" ({ratio * 100:.2f}% of demand above base)"
+    ax.set_title(
+        f"{r.name}: cost {r.cost:,.2f} {r.currency}, {r.node_hours:,.0f} node-hours, unserved "
+        f"{r.unserved_replica_seconds:,.0f} replica-s{share}, {r.actions:,} actions, peak "
+        f"{r.peak_cloud_nodes} nodes",
+        loc="left",
+        fontsize=st.LABEL_SIZE + 0.5,
+        pad=3,
+    )
+
+
+def _shortfall_summary(sf: Shortfall, end: float) -> str:
+    hours = sf.total_seconds / 3600
+    text = f"unserved {_hours(hours)} in total ({sf.total_seconds / end * 100:.2f}% of the time)"
+    return text + (f", at most {int(sf.most.max())} replicas at once" if hours > 0 else "")
+
+
+def _draw_shortfall(strip: Axes, sf: Shortfall, div: float, run: str, handles: dict[str, Any]) -> None:
+    """One rectangle per column with shortfall, in one collection (thousands of patches draw slowly)."""
+    from matplotlib.collections import PolyCollection
+
+    strip.set_ylabel("replicas\nunserved", fontsize=8)
+    strip.tick_params(labelsize=7)
+    strip.grid(alpha=0.25)
+    has = sf.seconds > 0
+    if not has.any():
+        return
+    x0 = sf.start[has] / div
+    x1 = x0 + sf.seconds[has] / div
+    h = sf.most[has]
+    zero = np.zeros_like(h)
+    corners = np.stack(
+        [np.stack([x0, zero], 1), np.stack([x0, h], 1), np.stack([x1, h], 1), np.stack([x1, zero], 1)], 1
+    )
+    bars = PolyCollection(list(corners), facecolors=st.UNSERVED_COLOUR, linewidths=0, gid=f"unserved:{run}")
+    strip.add_collection(bars, autolim=False)
+    handles["unserved"] = bars
+    thin = sf.thin()
+    if thin.any():
+        (handles["thin"],) = strip.plot(
+            (sf.start[thin] + sf.seconds[thin] / 2) / div,
+            sf.most[thin],
+            ls="none",
+            marker="v",
+            ms=3.5,
+            mfc="none",
+            mec=st.UNSERVED_COLOUR,
+            mew=0.7,
+            gid=f"unserved-thin:{run}",
+        )
+
+
+def _draw_zoom(
+    fig: Figure,
+    gs: Any,
+    spec: PlotSpec,
+    data: list[tuple[Floats, Floats, Floats, Floats, Floats]],
+    window: tuple[float, float],
+    burst: Burst | None,
+    columns: int,
+    handles: dict[str, Any],
+) -> None:
+    """The runs side by side on one window, on shared scales fitted to the window."""
+    w0, w1 = window
+    sliced = [_slice(t, [d, s, c, nd], w0, w1) for t, d, s, c, nd in data]
+    top = max(max(float(v.max(initial=0)) for v in values[:3]) for _, values in sliced)
+    top_nodes = max(float(values[3].max(initial=0)) for _, values in sliced)
+    when = datetime.fromtimestamp(spec.epoch + w0, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    n = len(spec.runs)
+    first: Axes | None = None
+    for k, (r, (tt, values)) in enumerate(zip(spec.runs, sliced, strict=True)):
+        ax = fig.add_subplot(gs[0, k], sharex=first, sharey=first)
+        first = first or ax
+        twin = _draw_zoom_panel(ax, r, tt, values, columns, spec.base_replicas, handles)
+        twin.set_ylim(0, top_nodes * 1.1 + 1)
+        twin.tick_params(axis="y", labelsize=8, labelright=k == n - 1)
+        if k == n - 1:
+            twin.set_ylabel("cloud nodes", color=st.ORANGE, fontsize=st.LABEL_SIZE)
+        ax.set_xlim(w0 / 3600.0, w1 / 3600.0)
+        ax.set_ylim(0, top * 1.1 + 1)
+        ax.tick_params(labelsize=8, labelleft=k == 0)
+        if k == 0:
+            ax.set_ylabel("replicas", fontsize=st.LABEL_SIZE)
+        ax.set_xlabel(f"hours since the trace start (window from {when})", fontsize=8)
+    if first is not None:
+        if burst is None:
+            what = "no demand above the base: the demand's peak"
+        elif burst.unserved_replica_seconds > 0:
+            what = f"worst burst for {spec.runs[0].name} (most unserved replica-seconds)"
+        else:
+            what = f"largest burst for {spec.runs[0].name} by cloud node-hours (nothing unserved)"
+        first.text(
+            0.0,
+            1.16,
+            f"Zoom: {what}, {_hours_span(w0, w1)}",
+            transform=first.transAxes,
+            fontsize=st.LABEL_SIZE + 0.5,
+            fontweight="bold",
+        )
+
+
+def _draw_zoom_panel(
+    ax: Axes, r: RunResult, tt: Floats, values: list[Floats], columns: int, base: int, handles: dict[str, Any]
+) -> Axes:
+    """One run on the zoomed window, drawn exactly (served, unserved, demand, capacity); returns the nodes'
+    axis."""
+    d, s, c, nd = values
+    x = tt / 3600.0
+    dd, ss, cc, nn = (np.append(v, v[-1]) for v in (d, s, c, nd))
+    handles["served"] = ax.fill_between(
+        x, ss, step="post", color=st.SERVED_COLOUR, alpha=st.SERVED_ALPHA, lw=0
+    )
+    handles["unserved-zoom"] = ax.fill_between(
+        x,
+        ss,
+        dd,
+        step="post",
+        facecolor=st.UNSERVED_COLOUR,
+        lw=0,
+        zorder=3,
+        gid=f"zoom-unserved:{r.name}",
+    )
+    sf = shortfall(tt, d, s, np.linspace(tt[0], tt[-1], columns + 1))
+    thin = sf.thin()
+    if thin.any():
+        ax.plot(
+            (sf.start[thin] + sf.seconds[thin] / 2) / 3600.0,
+            sf.top[thin],
+            ls="none",
+            marker="v",
+            ms=4,
+            mfc="none",
+            mec=st.UNSERVED_COLOUR,
+            mew=0.8,
+            zorder=4,
+            gid=f"zoom-unserved-thin:{r.name}",
+        )
+    colour, ls, lw = st.DEMAND
+    ax.step(x, dd, where="post", color=colour, ls=ls, lw=lw * 0.7, gid=f"zoom-demand:{r.name}")
+    colour, ls, lw = st.READY_CAPACITY
+    ax.step(x, cc, where="post", color=colour, ls=ls, lw=lw, gid=f"zoom-capacity:{r.name}")
+    colour, ls, lw = st.BASE_CAPACITY
+    ax.axhline(base, color=colour, ls=ls, lw=lw)
+    ax.grid(alpha=0.25)
+    twin = ax.twinx()  # drawn over the served area, so the nodes keep their colour
+    colour, ls, lw = st.CLOUD_NODES
+    twin.step(x, nn, where="post", color=colour, ls=ls, lw=lw, gid=f"zoom-nodes:{r.name}")
+    short = _cumulative(tt, np.maximum(d - s, 0.0))[-1]
+    billed = _cumulative(tt, nd)[-1] / 3600
+    ax.set_title(
+        f"{r.name}: {short:,.0f} replica-s unserved, {billed:,.1f} node-h in this window",
+        loc="left",
+        fontsize=8.5,
+        pad=3,
+    )
+    return twin
+
+
+def _hours(h: float) -> str:
+    return f"{h:,.1f} h" if h >= 1 or h == 0 else f"{h * 60:,.1f} min"
+
+
+def _hours_span(w0: float, w1: float) -> str:
+    return f"hours {w0 / 3600:,.2f} to {w1 / 3600:,.2f} since the trace start ({_hours((w1 - w0) / 3600)})"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:,.1f} h" if seconds >= 3600 else f"{seconds / 60:,.1f} min"
