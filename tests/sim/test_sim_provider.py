@@ -76,11 +76,12 @@ def test_the_burstd_run_sees_quotes_once_per_ttl() -> None:
     pool = at[0.0].pools["cloud-a"]
     assert (pool.stock_out, pool.quota_headroom, pool.price_per_node_hour) == (False, NO_QUOTA, PRICE)
     assert pool.unavailable is None
-    # the stock-out starts at 630 s; the quote taken at 600 s is trusted until 660 s
+    # the stock-out starts at 630 s; the quote of 600 s is trusted until the next refresh, at 660 s
     assert at[630.0].pools["cloud-a"].stock_out is False
     assert at[660.0].pools["cloud-a"].stock_out is True
-    assert at[1200.0].pools["cloud-a"].stock_out is True  # back in stock, but the quote is of 1180 s
-    assert at[1240.0].pools["cloud-a"].stock_out is False
+    # quotes are refreshed on a grid of one TTL from the start, after the cloud changed: the stock-out ends
+    # at 1200 s, a point of the grid, so the quote of 1200 s sees it at once
+    assert at[1200.0].pools["cloud-a"].stock_out is False
 
 
 def test_a_short_quote_ttl_sees_the_stock_at_once() -> None:
