@@ -1,5 +1,5 @@
-"""The ``burstd`` command line: ``policy check``, ``policy schema``, ``simulate``, ``run``, ``cost report``,
-``version``.
+"""The ``burstd`` command line: ``policy check``, ``policy schema``, ``simulate``, ``tune``, ``run``,
+``cost report``, ``version``.
 
 Exit codes: 0 success, 1 invalid input (a policy, a trace, a file), 2 usage error (argparse's own).
 Problems with the user's input are printed as ``FILE:LINE:COL: field.path: message`` lines, never as
@@ -161,6 +161,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return command.run(args)
 
 
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from burstd.sim import tune_command
+
+    return tune_command.run(args)
+
+
 # ------------------------------------------------------------------------------------------------ parser
 
 
@@ -216,6 +222,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim_command.add_arguments(simulate)
     simulate.set_defaults(handler=_cmd_simulate)
+
+    from burstd.sim import tune_command
+
+    tune = commands.add_parser(
+        "tune",
+        help="find policy parameters that meet an objective on a demand history; show the trade-off fronts",
+        description="Evaluate the policy's tunable parameters against a demand history, print the "
+        "cost-vs-unserved fronts, and with --max-unserved or --max-cost choose parameters, check them "
+        "out of sample and write the tuned policy.",
+    )
+    tune_command.add_arguments(tune)
+    tune.set_defaults(handler=_cmd_tune)
 
     from burstd.runtime import command as run_command
 

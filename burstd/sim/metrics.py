@@ -87,12 +87,24 @@ class RunResult:
     bursts: int
     series: Series
     details: dict[str, Any] = field(default_factory=dict)
+    #: SetWeights actions applied (each makes Karmada re-divide the workload); 0 for reactive and oracle
+    weight_writes: int = 0
 
     @property
     def unserved_ratio(self) -> float | None:
         if self.demand_above_base_replica_seconds <= 0:
             return None
         return self.unserved_replica_seconds / self.demand_above_base_replica_seconds
+
+    @property
+    def replica_moves_per_burst(self) -> float:
+        """Replica moves per burst (per run when the run never burst)."""
+        return self.replica_moves / max(1, self.bursts)
+
+    @property
+    def weight_writes_per_burst(self) -> float:
+        """SetWeights actions applied per burst (per run when the run never burst)."""
+        return self.weight_writes / max(1, self.bursts)
 
     @property
     def node_hours(self) -> float:
@@ -107,6 +119,9 @@ class RunResult:
             "unserved_ratio": None if ratio is None else round(ratio, 6),
             "actions": self.actions,
             "replica_moves": self.replica_moves,
+            "weight_writes": self.weight_writes,
+            "replica_moves_per_burst": round(self.replica_moves_per_burst, 3),
+            "weight_writes_per_burst": round(self.weight_writes_per_burst, 3),
             "peak_cloud_nodes": self.peak_cloud_nodes,
             "bursts": self.bursts,
             "node_hours": round(self.node_hours, 3),
@@ -123,7 +138,12 @@ def result_from(
     currency: str,
     actions: int,
     details: dict[str, Any] | None = None,
+    weight_writes: int = 0,
 ) -> RunResult:
+    """``weight_writes`` defaults to the ``SetWeights`` count in ``details["actions_by_kind"]``."""
+    details = details or {}
+    if not weight_writes:
+        weight_writes = int(details.get("actions_by_kind", {}).get("SetWeights", 0))
     return RunResult(
         name=name,
         cost=cost,
@@ -136,5 +156,6 @@ def result_from(
         peak_cloud_nodes=timeline.peak_nodes,
         bursts=timeline.bursts,
         series=timeline.series,
-        details=details or {},
+        details=details,
+        weight_writes=weight_writes,
     )

@@ -6,6 +6,12 @@ nodes still launching), in the policy's listed pool order, skipping pools out of
 maximum and ``spec.limits.maxCloudNodes``; a node is removed once it has been unneeded (utilisation below
 50 % and its pods fit on the other nodes) for 10 minutes. Event-driven: scans happen on the 10 s grid, only
 when something changed or a timer runs out.
+
+``spare_replicas`` models the overprovisioning SREs run beside Cluster Autoscaler: a deployment of
+low-priority pause pods worth that many replicas. They are divided like the workload's replicas but after
+them (any replica preempts a pause pod), so Cluster Autoscaler keeps room for ``spare`` more replicas than
+the demand: pause pods that fit nowhere are pending and trigger a scale-up, and pause pods count in a
+node's utilisation at scale-down. With ``spare_replicas = 0`` the run is exactly the plain baseline.
 """
 
 from __future__ import annotations
@@ -23,12 +29,17 @@ SCALE_DOWN_UTILISATION = 0.5
 
 
 class ReactiveRun:
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, spare_replicas: int = 0) -> None:
+        if spare_replicas < 0:
+            raise ValueError(f"spare_replicas must not be negative, got {spare_replicas}")
         self.s = scenario
+        self.spare = spare_replicas
         self.cloud = SimCloud(scenario, "reactive", retry_failed=False)
         self.timeline = Timeline(scenario.base_replicas)
         self.assigned: dict[str, int] = {}
         self.served: dict[str, int] = {}
+        #: replicas and pause pods running per cluster (what fills the nodes)
+        self.pods: dict[str, int] = {}
         self.unneeded_since: dict[str, float] = {}
         self.actions = 0
         self.scans = 0
@@ -62,6 +73,7 @@ class ReactiveRun:
         cost, seconds = self.cloud.cost(s.end)
         pools = self.cloud.pools.values()
         details = {
+            "spare_replicas": self.spare,
             "scans": self.scans,
             "launches": sum(p.launches for p in pools),
             "failed_launches": sum(p.failed_launches for p in pools),
@@ -82,6 +94,20 @@ class ReactiveRun:
         self.timeline.moves += moves(self.assigned, served)
         self.assigned = served
         self.served = served
+        if self.spare:
+            pods = dict(served)
+            spare = self.spare
+            for name, cap in self.s.base_capacity:
+                extra = min(spare, cap - served[name])
+                pods[name] += extra
+                spare -= extra
+            for name in self.s.cloud_clusters:
+                extra = min(spare, cloud_cap[name] - served[name])
+                pods[name] += extra
+                spare -= extra
+            self.pods = pods
+        else:
+            self.pods = served
         capacity = self.s.base_replicas + sum(cloud_cap.values())
         self.timeline.update(t, desired, sum(served.values()), capacity, self.cloud.existing())
 
@@ -94,7 +120,7 @@ class ReactiveRun:
             cloud.drop_failed(name)
         cloud_cap = sum(cloud.ready_capacity().values())
         launching = sum(p.model.replicas_per_node * p.count(LAUNCHING) for p in cloud.pools.values())
-        need = desired - s.base_replicas - cloud_cap - launching
+        need = desired + self.spare - s.base_replicas - cloud_cap - launching
         failed_before = sum(p.failed_launches for p in cloud.pools.values())
         scaled_up = False
         if need > 0:
@@ -127,7 +153,7 @@ class ReactiveRun:
         if not any(p.counts[READY] for p in cloud.pools.values()):
             self.unneeded_since.clear()
             return math.inf
-        pods = pack(cloud, self.served)
+        pods = pack(cloud, self.pods)
         unneeded: set[str] = set()
         for cluster in self.s.cloud_clusters:
             nodes = [
@@ -178,5 +204,6 @@ def _grid_up(t: float) -> float:
     return math.ceil(t / SCAN_INTERVAL_S - 1e-9) * SCAN_INTERVAL_S
 
 
-def run_reactive(scenario: Scenario) -> RunResult:
-    return ReactiveRun(scenario).run()
+def run_reactive(scenario: Scenario, spare_replicas: int = 0) -> RunResult:
+    """The reactive baseline; ``spare_replicas`` of overprovisioning pause pods (0: none)."""
+    return ReactiveRun(scenario, spare_replicas).run()

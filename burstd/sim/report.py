@@ -15,6 +15,8 @@ _COLUMNS = (
     ("unserved", ">"),
     ("actions", ">"),
     ("moves", ">"),
+    ("moves/burst", ">"),
+    ("weight writes/burst", ">"),
     ("peak nodes", ">"),
     ("bursts", ">"),
 )
@@ -48,6 +50,8 @@ def to_table(comparison: Comparison) -> str:
                 "-" if ratio is None else f"{ratio * 100:.2f}%",
                 str(r.actions),
                 str(r.replica_moves),
+                f"{r.replica_moves_per_burst:,.1f}",
+                f"{r.weight_writes_per_burst:,.1f}",
                 str(r.peak_cloud_nodes),
                 str(r.bursts),
             ]
