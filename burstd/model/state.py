@@ -61,11 +61,16 @@ class Ledger:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """Demand history for the predictive mode: one bucket per ``step`` seconds, newest last."""
+    """Demand history for the predictive mode and the stabilization window: one bucket per ``step``
+    seconds, newest last (see burstd.engine.forecast)."""
 
     step: float = 300.0
     start: float | None = None  # time of the first bucket
     values: tuple[float, ...] = ()
+    #: the last sample, which holds until the next one (None in states saved before it was kept)
+    last: float | None = None
+    #: running sums derived from ``values`` (burstd.engine.forecast.Sums): never saved, rebuilt when needed
+    sums: object | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +126,7 @@ class BurstState:
             "rebalanceRequestedAt": self.rebalance_requested_at,
             "bursts": self.bursts,
             "ledger": _ledger_dict(self.ledger),
-            "history": {
-                "step": self.history.step,
-                "start": self.history.start,
-                "values": list(self.history.values),
-            },
+            "history": _history_dict(self.history),
             "retiringPools": {k: dict(v) for k, v in self.retiring_pools.items()},
             "retiringWorkloads": {k: dict(v) for k, v in self.retiring_workloads.items()},
         }
@@ -158,10 +159,18 @@ class BurstState:
                 step=_field(history, "step", float, 300.0, "history."),
                 start=_field(history, "start", _opt_float, None, "history."),
                 values=_field(history, "values", lambda v: tuple(float(x) for x in v), (), "history."),
+                last=_field(history, "last", _opt_float, None, "history."),
             ),
             retiring_pools=_field(data, "retiringPools", _specs, {}),
             retiring_workloads=_field(data, "retiringWorkloads", _specs, {}),
         )
+
+
+def _history_dict(history: History) -> dict[str, Any]:
+    out: dict[str, Any] = {"step": history.step, "start": history.start, "values": list(history.values)}
+    if history.last is not None:  # absent from states saved before it was kept
+        out["last"] = history.last
+    return out
 
 
 def _ledger_dict(ledger: Ledger) -> dict[str, Any]:

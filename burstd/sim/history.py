@@ -27,7 +27,7 @@ from burstd.prometheus.range_parse import MAX_POINTS_PER_QUERY, NotPrometheus, o
 from burstd.prometheus.range_query import RangeQuerySource, display_url
 from burstd.prometheus.source import RetryPolicy
 from burstd.sim.files import InputError
-from burstd.sim.trace import MAX_DEMAND, MAX_TRACE_DURATION_S, MAX_TRACE_SAMPLES, Trace
+from burstd.sim.trace import MAX_DEMAND, MAX_TRACE_DAYS, MAX_TRACE_DURATION_S, MAX_TRACE_SAMPLES, Trace
 
 #: the shortest step: finer resolution than a second says nothing about demand
 MIN_STEP_S = 1.0
@@ -158,7 +158,10 @@ def _check(request: HistoryRequest) -> Grid:
     if step < MIN_STEP_S:
         raise InputError(f"--step {_dur(step)}: must be at least {_dur(MIN_STEP_S)}")
     if since > MAX_TRACE_DURATION_S:
-        raise InputError(f"--since {_dur(since)}: a trace may last at most 366 days; pull a shorter history")
+        raise InputError(
+            f"--since {_dur(since)}: a trace may last at most {MAX_TRACE_DAYS} days (10 years); "
+            "pull a shorter history"
+        )
     grid = plan_grid(since, request.until, step)
     if grid.points < 2:
         raise InputError(

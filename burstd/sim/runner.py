@@ -1,8 +1,22 @@
 """The burstd run: the real engine on a virtual clock against the simulated fleet.
 
-Event-driven: the engine is called when the desired replicas change, when a node becomes Ready, fails or
-is gone, when a stock-out starts or ends, when a cluster status refresh publishes a change, at the
-decision's ``wake_at``, and at least every ``MAX_QUIET_S`` seconds (the daemon's tick).
+Event-driven: the engine is called only when an input it reads changed or at the decision's ``wake_at``.
+The inputs that change are: the state (a decision that begins or ends a burst is followed at once by
+another), the desired replicas, a node becoming Ready, failing or gone, a stock-out
+starting or ending (every change of the simulated cloud a watcher could see), a cluster status refresh
+that publishes a change, and a quote refresh whose answer differs from the last one. Quotes are refreshed
+on a grid of ``quoteTTL`` from the start of the trace (the answer at a grid point is the provider's as it
+stands then), asked only after the cloud changed since the last refresh: so they are the same however
+often the engine is called. Time stamps alone (``observed_at``) are no input change: the workload and the
+pools are seen as they are and the cluster status is at most one ``statusRefresh`` old, so with
+``signalMaxAge`` at least ``statusRefresh`` nothing the engine reads ever turns stale. A shorter
+``signalMaxAge`` makes the published status stale in part of each refresh period: the engine is then also
+called in that part and at each refresh (see :meth:`BurstdRun._stale_after`).
+
+Everything else that depends on time is the engine's to say in ``wake_at`` (trigger ``for`` timers,
+the stabilization window, ``minBurstDuration``, back-offs, ``provisionTimeout``, shift and drain
+intervals, schedules, the forecast). ``tests/sim/test_wakes.py`` checks it: the run with the daemon's old
+60 s tick forced on (``tick=60``) gives the same results.
 """
 
 from __future__ import annotations
@@ -14,7 +28,7 @@ from datetime import UTC, datetime
 
 from burstd.model.actions import Action, Alert, Hold, MarkMachines, Rebalance, ScalePool, SetWeights, describe
 from burstd.model.decision import Decision
-from burstd.model.state import BurstState
+from burstd.model.state import BurstState, Phase
 from burstd.model.world import World
 from burstd.policy.spec import BurstPolicy
 from burstd.sim.binding import Binding
@@ -26,8 +40,10 @@ from burstd.sim.world import WorldBuilder, cluster_numbers
 Decider = Callable[[World, BurstPolicy, BurstState, float], Decision]
 Log = Callable[[str], None]
 
-#: the engine is called at least this often, even if nothing changes
-MAX_QUIET_S = 60.0
+#: the daemon's old tick: how often ``tick=LEGACY_TICK_S`` calls the engine at least (tests, benchmarks)
+LEGACY_TICK_S = 60.0
+#: how many times in a row the engine is called again at once because a burst began or ended
+MAX_AGAIN = 3
 
 
 class EngineFailed(RuntimeError):
@@ -35,10 +51,19 @@ class EngineFailed(RuntimeError):
 
 
 class BurstdRun:
-    def __init__(self, scenario: Scenario, decider: Decider, log: Log | None = None) -> None:
+    """One burstd run. ``tick`` (seconds) also calls the engine at least that often, as the daemon's loop
+    would: only for tests and benchmarks that check that no ``wake_at`` is missed (the results must not
+    change); None, the default, calls it only when an input changed or at ``wake_at``."""
+
+    def __init__(
+        self, scenario: Scenario, decider: Decider, log: Log | None = None, *, tick: float | None = None
+    ) -> None:
+        if tick is not None and not tick > 0:
+            raise ValueError(f"tick must be a positive number of seconds, got {tick!r}")
         self.s = scenario
         self.decider = decider
         self.log = log
+        self.tick = tick
         self.cloud = SimCloud(scenario, "burstd", retry_failed=True)
         self.binding = Binding(scenario.mode, scenario.base_clusters, scenario.cloud_clusters)
         self.timeline = Timeline(scenario.base_replicas)
@@ -51,6 +76,13 @@ class BurstdRun:
         self._pods_version = 0
         self._pods_cloud = -1
         self.refresh_due = math.inf
+        #: the next quote refresh (a point of the quote grid), once the cloud changed since the last one
+        self.quote_due = math.inf
+        self._quoted_version = -1
+        max_age = scenario.policy.spec.safety.signal_max_age
+        lag = scenario.status_refresh
+        #: the part of each status refresh period in which the published status is stale (None: never)
+        self._stale = (max_age, lag) if lag > 0 and max_age < lag else None
         self.applied: Counter[str] = Counter()
         self.alerts: Counter[str] = Counter()
         self.holds = 0
@@ -63,6 +95,8 @@ class BurstdRun:
         desired = s.replicas[0]
         nxt = 1
         t = 0.0
+        again = 0
+        self._refresh_quotes(t)
         self._settle(t, desired)
         while True:
             world = self.world.build(
@@ -76,33 +110,85 @@ class BurstdRun:
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
             self.calls += 1
-            if self.log is not None and decision.state.phase != state.phase:
-                self.log(f"{self._when(t)} burstd phase {state.phase.value} -> {decision.state.phase.value}")
+            previous = state.phase
+            new_phase = decision.state.phase != previous
+            if self.log is not None and new_phase:
+                self.log(f"{self._when(t)} burstd phase {previous.value} -> {decision.state.phase.value}")
             state = decision.state
             if self._apply(decision.actions, t):
                 self._settle(t, desired)
-            last_call = t
+            if self.cloud.version != self._quoted_version:
+                self.quote_due = min(self.quote_due, self._quote_grid(t, after=True))
+            # The state is an input too: a burst that just began, or just ended, is decided on again at
+            # once, as the daemon would at its next round (the engine sizes a burst once it runs, and
+            # starts one from Idle only on its triggers). Other phase changes only name what is in flight.
+            began_or_ended = new_phase and Phase.IDLE in (decision.state.phase, previous)
+            again = again + 1 if began_or_ended else 0
+            if began_or_ended and again <= MAX_AGAIN:
+                continue
             wake = math.inf
             if decision.wake_at is not None and decision.wake_at - s.epoch > t:
                 wake = decision.wake_at - s.epoch
+            tick_due = t + self.tick if self.tick is not None else math.inf
+            stale_due = self._stale_after(t)
             while True:
                 next_sample = s.times[nxt] if nxt < len(s.times) else math.inf
-                t = min(next_sample, self.cloud.next_event(), wake, last_call + MAX_QUIET_S, self.refresh_due)
+                t = min(
+                    next_sample,
+                    self.cloud.next_event(),
+                    wake,
+                    tick_due,
+                    stale_due,
+                    self.refresh_due,
+                    self.quote_due,
+                )
                 if t >= s.end:
                     return self._finish()
-                changed = t >= wake or t >= last_call + MAX_QUIET_S
+                changed = t >= wake or t >= tick_due or t >= stale_due
                 if t >= self.refresh_due:
                     self.refresh_due = math.inf
                     changed = True
                 while nxt < len(s.times) and s.times[nxt] <= t:
+                    changed = changed or s.replicas[nxt] != desired
                     desired = s.replicas[nxt]
                     nxt += 1
-                    changed = True
                 if self.cloud.advance(t):
+                    changed = True
+                    self.quote_due = min(self.quote_due, self._quote_grid(t, after=False))
+                if t >= self.quote_due and self._refresh_quotes(t):
                     changed = True
                 if changed:
                     self._settle(t, desired)
                     break
+                stale_due = self._stale_after(t)
+
+    def _quote_grid(self, t: float, *, after: bool) -> float:
+        """The first point of the quote grid at (``after``: strictly after) ``t``."""
+        ttl = self.s.quote_ttl
+        k = math.floor(t / ttl)
+        while k * ttl < t or (after and k * ttl <= t):
+            k += 1
+        return k * ttl
+
+    def _refresh_quotes(self, t: float) -> bool:
+        """Ask the quotes at ``t`` (a point of the quote grid). True when an answer changed."""
+        changed = self.world.refresh_quotes(self.cloud, t)
+        self._quoted_version = self.cloud.version
+        # A pool the provider cannot answer for is asked again at every grid point (the daemon asks again
+        # every round after an error), and its last good quote expires meanwhile.
+        self.quote_due = self._quote_grid(t, after=True) if self.world.quote_errors() else math.inf
+        return changed
+
+    def _stale_after(self, t: float) -> float:
+        """The next time after ``t`` that the published cluster status turns stale or fresh again, when
+        ``signalMaxAge`` is shorter than ``statusRefresh``: a call in the middle of the stale part of each
+        refresh period, and one at each refresh (inf otherwise)."""
+        if self._stale is None:
+            return math.inf
+        max_age, lag = self._stale
+        r = math.floor(t / lag) * lag
+        stale = r + (max_age + lag) / 2
+        return stale if stale > t else r + lag
 
     def _settle(self, t: float, desired: int) -> None:
         """Let Karmada schedule, then record what is served."""
@@ -186,5 +272,8 @@ class BurstdRun:
         return datetime.fromtimestamp(self.s.epoch + t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def run_burstd(scenario: Scenario, decider: Decider, log: Log | None = None) -> RunResult:
-    return BurstdRun(scenario, decider, log).run()
+def run_burstd(
+    scenario: Scenario, decider: Decider, log: Log | None = None, *, tick: float | None = None
+) -> RunResult:
+    """Run burstd on ``scenario``; ``tick``: see :class:`BurstdRun` (tests and benchmarks only)."""
+    return BurstdRun(scenario, decider, log, tick=tick).run()

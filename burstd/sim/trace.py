@@ -4,7 +4,7 @@ Every error names the file, the line, the column and the field: ``FILE:LINE:COL:
 
 Bounds (so that a trace that loads is simulated in bounded time and memory): timestamps and demand values
 are finite, not negative and at most ``MAX_TIMESTAMP_S`` / ``MAX_DEMAND``; the trace lasts at most
-``MAX_TRACE_DURATION_S`` (366 days, its last step included); after gap filling it has at most
+``MAX_TRACE_DURATION_S`` (10 years, its last step included); after gap filling it has at most
 ``MAX_TRACE_SAMPLES`` samples.
 """
 
@@ -23,8 +23,9 @@ HEADER = ("timestamp_s", "demand")
 MAX_TIMESTAMP_S = 1e10
 #: the largest demand value
 MAX_DEMAND = 1e15
-#: the longest trace, from its first timestamp to the end of its last step: 366 days
-MAX_TRACE_DURATION_S = 366 * 86400.0
+#: the longest trace, from its first timestamp to the end of its last step: 10 years (leap days included)
+MAX_TRACE_DAYS = 3653
+MAX_TRACE_DURATION_S = MAX_TRACE_DAYS * 86400.0
 #: the most samples a trace may have, gap-filled ones included
 MAX_TRACE_SAMPLES = 1_000_000
 FillGaps = Literal["error", "hold", "zero"]
@@ -130,8 +131,8 @@ def parse_trace(text: str, source: str, fill_gaps: FillGaps = "error") -> Trace:
             line_of[-1],
             "timestamp_s",
             f"the trace lasts {_n(times[-1] + step - times[0])}s (from t={_n(times[0])} to "
-            f"t={_n(times[-1])} plus one step of {_n(step)}s); a trace may last at most 366 days "
-            f"({_n(MAX_TRACE_DURATION_S)}s)",
+            f"t={_n(times[-1])} plus one step of {_n(step)}s); a trace may last at most "
+            f"{MAX_TRACE_DAYS} days (10 years, {_n(MAX_TRACE_DURATION_S)}s)",
             col=1,
         )
     gaps = [i for i in range(1, len(times)) if times[i] - times[i - 1] > step * (1 + 1e-9)]

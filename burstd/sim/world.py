@@ -2,18 +2,21 @@
 
 Cluster summaries (Karmada ``Cluster.status.resourceSummary``) are refreshed on a grid of
 ``statusRefresh`` seconds and show the state as it was just before the last refresh; the workload
-(ResourceBinding and FederatedHPA) and the pools (Cluster API, cloud API) are seen as they are.
+(ResourceBinding and FederatedHPA) and the pools (Cluster API, cloud API) are seen as they are; the cloud's
+answers (stock, quota headroom, price) are those of the last quote refresh (:meth:`WorldBuilder.refresh_quotes`,
+timed by the runner).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from burstd.model.world import ClusterSummary, MachineInfo, PoolState, Resources, WorkloadState, World
 from burstd.sim.binding import Binding
 from burstd.sim.cloud import DELETING, READY, Machine, SimCloud
-from burstd.sim.provider import QuoteBook
+from burstd.sim.provider import CloudAnswer, QuoteBook
 from burstd.sim.scenario import Scenario
 
 #: per cluster: (name, allocatable cpu, allocatable memory, served replicas, pending replicas)
@@ -33,6 +36,37 @@ class WorldBuilder:
         self._pool_machines: dict[str, tuple[tuple[int, int], tuple[MachineInfo, ...]]] = {}
         #: the run's quotes from the simulated cloud's provider, asked once per quote TTL
         self.quotes = QuoteBook(scenario)
+        #: pool -> the cloud's answer at the last quote refresh
+        self._answers: dict[str, CloudAnswer] = {}
+        self._quoted_at = -math.inf
+
+    def refresh_quotes(self, cloud: SimCloud, t: float) -> bool:
+        """Ask every pool's quote at ``t`` (at least one quote TTL after the last refresh). True when an
+        answer changed in a way the engine can act on: the quota headroom of a pool the fleet gives no
+        quota (``NO_QUOTA`` less the instances that exist, never near a limit) is shown as it is but
+        changes nothing by itself."""
+        asked_at = t
+        while asked_at - self._quoted_at < self.quotes.ttl:  # a grid point rounded below one TTL
+            asked_at = math.nextafter(asked_at, math.inf)
+        self._quoted_at = asked_at
+        changed = False
+        for name, pool in cloud.pools.items():
+            answer = self.quotes.answer(cloud.quote, name, pool.desired, asked_at)
+            before = self._answers.get(name)
+            if before == answer:
+                continue
+            self._answers[name] = answer
+            if (
+                before is None
+                or pool.model.quota is not None
+                or replace(before, quota_headroom=answer.quota_headroom) != answer
+            ):
+                changed = True
+        return changed
+
+    def quote_errors(self) -> bool:
+        """Whether the provider could not answer for some pool at the last refresh."""
+        return any(a.unavailable is not None for a in self._answers.values())
 
     def record(self, t: float, numbers: ClusterNumbers) -> float | None:
         """Note the clusters' state from ``t`` on. Returns when a status refresh will publish a change."""
@@ -115,7 +149,10 @@ class WorldBuilder:
             else:
                 machines = self._machine_infos(pool.machines, pods)
                 self._pool_machines[name] = (key, machines)
-            cloud_says = self.quotes.answer(cloud.quote, name, pool.desired, t)
+            cloud_says = self._answers.get(name)
+            if cloud_says is None:
+                self.refresh_quotes(cloud, t)
+                cloud_says = self._answers[name]
             pools[name] = PoolState(
                 name=name,
                 desired=pool.desired,

@@ -290,7 +290,7 @@ URL = "http://127.0.0.1:9"  # never contacted: every error below is found before
     ("extra", "text"),
     [
         (["--step", "500ms"], "--step 500ms: must be at least 1s"),
-        (["--since", "400d"], "--since 400d: a trace may last at most 366 days"),
+        (["--since", "4000d"], "--since 4000d: a trace may last at most 3653 days"),
         (["--since", "30d", "--step", "1s"], "--since 30d at --step 1s is 2592000 points, more than 1000000"),
         (["--since", "1m", "--step", "1m"], "--since 1m is shorter than two steps of 1m"),
     ],

@@ -8,6 +8,8 @@ import pytest
 
 from burstd.sim.files import InputError, bundled_traces, load_trace
 from burstd.sim.trace import (
+    MAX_TRACE_DAYS,
+    MAX_TRACE_DURATION_S,
     TraceError,
     parse_base_replicas,
     parse_trace,
@@ -178,7 +180,17 @@ def test_gap_filling_is_bounded_before_it_allocates() -> None:
     assert message.startswith("d.csv:5:1: timestamp_s: filling the gaps would insert 2591999997 samples")
 
 
-def test_a_trace_of_366_days_is_accepted() -> None:
-    day = 86400
-    trace = parse_trace(f"timestamp_s,demand\n0,1\n{122 * day},2\n{244 * day},3\n", "d.csv", "hold")
-    assert trace.duration == 366 * day
+def test_a_trace_of_ten_years_is_accepted_and_a_second_more_is_not() -> None:
+    third = MAX_TRACE_DAYS * 86400 // 3  # whole seconds: 3653 days are 3 x 105206400 s
+    text = f"timestamp_s,demand\n0,1\n{third},2\n{2 * third},3\n"
+    trace = parse_trace(text, "d.csv", "hold")
+    assert trace.duration == MAX_TRACE_DURATION_S == 3653 * 86400
+    message = error_of(text.replace(f"{2 * third},3", f"{2 * third + 1},3"), "hold")
+    assert message.startswith("d.csv:4:1: timestamp_s: the trace lasts 315619201.5s"), message
+    assert message.endswith("a trace may last at most 3653 days (10 years, 315619200s)"), message
+
+
+def test_an_hourly_history_of_2000_days_loads() -> None:
+    rows = "".join(f"{i * 3600},{1 + i % 24}\n" for i in range(2000 * 24))
+    trace = parse_trace("timestamp_s,demand\n" + rows, "d.csv")
+    assert (len(trace.times), trace.step, trace.duration) == (48_000, 3600.0, 2000 * 86400.0)
