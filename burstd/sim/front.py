@@ -367,7 +367,7 @@ def sub_scenario(s: Scenario, start: float, end: float, first: int, last: int) -
             times.append(t - start)
             values.append(v)
     tr = s.trace
-    trace = Trace(tr.name, tr.times[first:last], tr.values[first:last], tr.step, last - first, 0)
+    trace = Trace(tr.name, tr.times[first:last], tr.values[first:last], tr.step, last - first, 0, tr.origin)
     return replace(
         s, trace=trace, times=tuple(times), replicas=tuple(values), end=end - start, epoch=s.epoch + start
     )

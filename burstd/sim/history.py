@@ -244,7 +244,8 @@ def to_trace(
         raise InputError(f"{query_flag}: every value {window} is 0; a trace needs some demand to scale")
     step = grid.step
     times = tuple(k * step for k in range(len(values)))
-    return Trace(trace_name(query), times, tuple(values), step, len(span) - len(missing), len(missing))
+    rows, filled = len(span) - len(missing), len(missing)
+    return Trace(trace_name(query), times, tuple(values), step, rows, filled, origin=grid.time(first))
 
 
 def _gaps(grid: Grid, missing: list[int]) -> str:

@@ -1,7 +1,8 @@
 """A scenario: the policy, the fleet and the trace resolved into the plain numbers the three runs share.
 
 Time inside the simulator is seconds since the trace start; the engine is given
-``epoch + t`` where ``epoch = fleet.startTime + first timestamp_s``.
+``epoch + t`` where ``epoch = fleet.startTime + first timestamp_s`` for a CSV trace, and the real time of the
+first sample for a history with real times (``Trace.origin``: Prometheus).
 """
 
 from __future__ import annotations
@@ -180,7 +181,8 @@ def build_scenario(
         times=times,
         replicas=values,
         end=trace.duration,
-        epoch=spec.start_time.timestamp() + trace.start,
+        # a history with real times (Prometheus) runs at those times; a CSV trace at the fleet's startTime
+        epoch=(spec.start_time.timestamp() if trace.origin is None else trace.origin) + trace.start,
         peak_replicas=peak,
         base_spec=base_spec,
         base_replicas=base_total,

@@ -61,6 +61,9 @@ class Trace:
     step: float  # the typical (median) step between samples
     rows: int  # samples read from the file
     filled: int  # samples inserted by gap filling
+    #: the Unix time of timestamp 0 when the history has real times (Prometheus); None for a CSV trace,
+    #: which the simulator places at the fleet's startTime
+    origin: float | None = None
 
     @property
     def start(self) -> float:
@@ -218,7 +221,15 @@ def slice_trace(trace: Trace, duration: float) -> Trace:
     """The first ``duration`` seconds of a trace (at least 2 samples)."""
     cut = trace.start + duration
     n = max(2, sum(1 for t in trace.times if t < cut))
-    return Trace(trace.name, trace.times[:n], trace.values[:n], trace.step, min(trace.rows, n), trace.filled)
+    return Trace(
+        trace.name,
+        trace.times[:n],
+        trace.values[:n],
+        trace.step,
+        min(trace.rows, n),
+        trace.filled,
+        trace.origin,
+    )
 
 
 def scale_to_replicas(values: Sequence[float], peak: int) -> list[int]:

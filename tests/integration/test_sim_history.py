@@ -186,6 +186,8 @@ def test_simulate_pulls_eight_days_in_queries_of_the_real_limit(env: History) ->
         "step_s": 60.0,
         "duration_s": DAYS * 86400.0,
     }
+    # the history runs at its real times (schedules and seasonality see the real time of day)
+    assert report["settings"]["start_time"] == rfc3339(env.start)
     assert report["runs"]["burstd"]["cost"] > 0
     assert ranges(env.front, before) == [
         (env.start, env.start + 10_999 * STEP, 60.0),
@@ -204,6 +206,7 @@ def test_the_trace_equals_the_samples_written_across_many_small_chunks(
     assert trace.values == tuple(demand(k) for k in range(POINTS))
     assert trace.times == tuple(float(k * STEP) for k in range(POINTS))
     assert (trace.rows, trace.filled, trace.step) == (POINTS, 0, 60.0)
+    assert trace.origin == env.start  # the Unix time of the first sample
     chunks = ranges(env.front, before)
     assert len(chunks) == math.ceil(9 * 1440 / 500) == 26
     assert chunks[0][0] == env.end - (9 * 1440 - 1) * STEP
