@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from burstd.engine.statics import statics
+from burstd.engine.triggers import GroupResult
 from burstd.model.world import ClusterSummary, Resources, Sample, WorkloadState, World
 from burstd.policy.spec import BurstPolicy, PoolSpec
 
@@ -64,6 +65,30 @@ def _fits(cpu: float, memory: float, pods: int, req_cpu: float, req_memory: floa
     if req_memory > 0:
         fits = min(fits, math.floor(memory / req_memory + 1e-9))
     return max(fits, 0)
+
+
+def cloud_part(demand: float, base: int, headroom: float) -> int:
+    """Cloud replicas a burst holds for ``demand``: what the base's room (``base`` replicas) cannot hold,
+    plus ``headroom`` of that part as spare (rounded up); 0 while the base holds the demand."""
+    above = demand - base
+    if above <= 0:
+        return 0
+    return max(0, math.ceil(above * (1 + headroom) - 1e-9))
+
+
+#: Built-in signals that measure the base's room: while the room holds the demand, a condition on one of
+#: them says nothing the sizing does not know (a base 95% requested still holds the other 5%).
+ROOM_SIGNALS = frozenset({"base.cpu.requestedRatio", "base.memory.requestedRatio", "fhpa.unfitReplicas"})
+
+
+def room_blind(result: GroupResult) -> tuple[str, ...]:
+    """The conditions met for their whole ``for`` whose signal the base's room does not explain (a
+    PromQL query, ``workload.unschedulableReplicas``), as labels for reasons."""
+    return tuple(
+        cond.signal or f"promql {cond.promql!r}"
+        for cond, _, held in result.seen
+        if held is not None and held >= cond.for_ and cond.signal not in ROOM_SIGNALS
+    )
 
 
 def base_clusters(world: World, policy: BurstPolicy) -> list[ClusterSummary]:

@@ -17,11 +17,13 @@ from burstd.engine.capacity import (
     Demand,
     base_room,
     builtin_signals,
+    cloud_part,
     demand_of,
     replicas_per_node,
+    room_blind,
 )
 from burstd.engine.cloud import alert_cloud, blocked_pools, quota_ceilings
-from burstd.engine.forecast import forecast, keep_for, peak, peak_leaves, record
+from burstd.engine.forecast import forecast, keep_for, next_change, peak, peak_leaves, record
 from burstd.engine.ledger import accrue, currencies_of, track_burst
 from burstd.engine.plan import Plan
 from burstd.engine.pools import Limits, allocate, known_prices, preference
@@ -106,10 +108,17 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
     base_total = sum(room.values())
     replicas = demand.replicas
     window = spec.drain.stabilization_window
-    history = record(state.history, now, float(replicas), keep_for(spec.predictive, window))
+    history = record(
+        state.history,
+        now,
+        float(replicas),
+        keep_for(spec.predictive, window),
+        running_sums=spec.predictive.enabled,
+    )
     expected = float(replicas)
     if spec.predictive.enabled:
         expected = forecast(history, now, float(replicas), spec.predictive)
+        plan.wake(next_change(history, now, float(replicas), spec.predictive), now)
         if expected > replicas:
             plan.reasons.append(
                 f"predictive: {replicas} replicas now, {expected:.0f} expected in "
@@ -166,10 +175,11 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
     usable = {p.name: p.name not in backoff and p.name not in blocked and per_node[p.name] > 0 for p in pools}
 
     # --- sizing: the cloud replicas the burst should hold ------------------------------------------
-    headroom = 1 + spec.burst.headroom
-    wanted = max(0, math.ceil(expected * headroom - 1e-9) - base_total)
+    # The cloud holds what the base's room cannot (the expected demand above it) plus `headroom` of that
+    # part: no spare while the base absorbs the demand, and spare in proportion to the burst.
+    wanted = cloud_part(expected, base_total, spec.burst.headroom)
     recent = peak(history, now - window)
-    floor_wanted = max(0, math.ceil(max(recent or 0.0, expected) * headroom - 1e-9) - base_total)
+    floor_wanted = cloud_part(max(recent or 0.0, expected), base_total, spec.burst.headroom)
     target = state.target_cloud_replicas
     # Nodes above the pools' minimum with no burst recorded (a crash before the state save, a state lost or
     # from an older save): a burst is in progress and is sized from demand now, not started or ignored.
@@ -182,12 +192,28 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
         )
     if state.phase == Phase.IDLE and not adopted:
         if out.held or floor_nodes > 0:
-            if out.held and wanted == 0:
+            beyond = room_blind(out) if out.held and wanted == 0 else ()
+            if beyond:
+                # A signal the base's room does not explain (a PromQL query, replicas the scheduler could
+                # not place) asks for capacity the sizing cannot see: one node.
                 first = next((p for p in preference(policy, world.pools) if usable[p.name]), None)
                 wanted = per_node[first.name] if first is not None else 0
-                plan.reasons.append("scale-out trigger held while the base still has room: one node")
-            target = wanted
-            plan.reasons.append("scale-out: " + "; ".join(out.detail) if out.held else "scheduled pre-warm")
+                plan.reasons.append(
+                    f"scale-out trigger held on {', '.join(beyond)} while the base still has room: one node"
+                )
+            if out.held and wanted == 0 and not beyond and not floor_nodes:
+                # A trigger on the base's own load (95% requested) buys nothing the room still holds.
+                target = 0
+                plan.reasons.append(
+                    f"scale-out trigger held, but the base's room ({base_total} replicas) holds the "
+                    f"{'expected ' if expected > replicas else ''}demand ({math.ceil(expected - 1e-9)}): "
+                    "no cloud node yet"
+                )
+            else:
+                target = wanted
+                plan.reasons.append(
+                    "scale-out: " + "; ".join(out.detail) if out.held else "scheduled pre-warm"
+                )
         else:
             target = 0
     elif wanted > target:
@@ -210,6 +236,8 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
                 f"{floor_wanted} (peak of the last {window:g}s: {recent or 0:.0f} replicas)"
             )
             target = floor_wanted
+            if floor_wanted > wanted:  # the window's peak holds it up: it falls again when that peak leaves
+                plan.wake(peak_leaves(history, now - window, window), now)
         else:
             plan.reasons.append(
                 f"scale-in held; the peak of the last {window:g}s ({recent or 0:.0f} "

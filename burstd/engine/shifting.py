@@ -31,8 +31,11 @@ def shift(
 ) -> tuple[int, bool]:
     """Move the cloud share one step towards ``desired`` and write the weights that give it.
 
-    Records the state changes in ``changes`` and returns (the cloud share now, whether it is settled:
-    close enough to ``desired`` that no move is due). ``kept`` is the Ready capacity that stays, per
+    Records the state changes in ``changes`` and returns (the cloud share now, whether it is settled: no
+    move is due). A move is due only when the current weights leave replicas without room at today's
+    demand (the base's part above its room while the cloud has Ready room; the cloud's part above the
+    Ready capacity that stays, while nodes leave or the base has room to take them back) or the burst
+    ends: demand noise inside the spare moves nothing. ``kept`` is the Ready capacity that stays, per
     cloud cluster; ``ready`` counts nodes on their way out too. Steps honour ``maxStep`` and
     ``interval``, except when Ready capacity fell below the share (nodes were lost): then the share
     falls back at once.
@@ -85,17 +88,17 @@ def shift(
         return 0, True
     if not retiring and (replicas == 0 or desired == share):
         return share, True
-    tolerance = max(1, math.ceil(0.02 * replicas))
+    # Demand noise must not reshuffle replicas: the weights change only when the split they give at
+    # today's demand leaves replicas without room (the base's part above its room while the cloud has
+    # room, the cloud's part above its Ready capacity), when cloud capacity leaves, or when the burst
+    # ends. The new split is the balanced one, whose spare on both sides absorbs the next rises.
     base_short = share < min(replicas - sum(room.values()), sum(kept.values()))
-    # Replicas on nodes on their way out (a lower target, a retiring pool) must leave, however few.
-    leaving = share > sum(kept.values())
-    must = (
-        share > capacity
-        or (desired == 0 and share > 0)
-        or base_short
-        or leaving
-        or abs(desired - share) >= tolerance
-    )
+    # Replicas on nodes on their way out (a lower target, a retiring pool) must leave, however few; cloud
+    # replicas beyond the Ready capacity move back only to room on the base (while both sides are full
+    # they wait where the nodes are coming).
+    over = share > sum(kept.values())
+    leaving = over and (capacity > sum(kept.values()) or replicas - share < sum(room.values()))
+    must = (desired == 0 and share > 0) or base_short or leaving
     if not must and not retiring:
         return share, True
     going_up = must and desired > share

@@ -146,8 +146,15 @@ class PoolSpec(StrictModel):
 class BurstSpec(StrictModel):
     pools: Annotated[list[PoolSpec], Field(min_length=1)]
     order: Literal["listed", "cheapest-available"] = "listed"
-    #: spare capacity kept while bursting, as a share of the desired replicas
-    headroom: Percent = 0.1
+    #: spare capacity kept while bursting, as a share of the cloud part of the demand (the replicas the
+    #: base's room cannot hold); no spare while the base holds the demand
+    headroom: Annotated[
+        Percent,
+        Field(
+            description="Percentage such as '10%': spare cloud capacity kept while bursting, as a share of "
+            "the replicas the base's room cannot hold (the cloud part of the demand, not the whole demand)."
+        ),
+    ] = 0.1
     provision_timeout: PositiveDuration = 600.0
 
 

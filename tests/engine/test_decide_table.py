@@ -19,7 +19,7 @@ from burstd.engine.pools import pick_removals
 from burstd.model.actions import Alert, Hold, MarkMachines, Rebalance, ScalePool, SetWeights, Severity
 from burstd.model.decision import Decision
 from burstd.model.state import BurstState, History, Ledger, Phase
-from burstd.model.world import FleetBudget, MachineInfo, PoolState
+from burstd.model.world import FleetBudget, MachineInfo, PoolState, Sample
 from burstd.policy.spec import FleetLimits, parse_document
 
 from .toyfleet import ToyFleet, policy, pool_doc, wide
@@ -97,7 +97,7 @@ def test_scale_out_trigger_must_hold_for_its_for() -> None:
     fleet.now = seen + 30.0 - 10.0
     due = fleet.step(10)
     assert due.state.phase == Phase.PROVISIONING
-    assert scale_ups(due) == {"tke-a": 4}  # ceil((ceil(120 * 1.1) - 100) / 8)
+    assert scale_ups(due) == {"tke-a": 4}  # ceil(ceil((120 - 100) * 1.3) / 8)
     assert due.state.bursts == 1
     assert due.state.burst_started_at == seen + 30.0
 
@@ -135,7 +135,7 @@ def test_trigger_timer_restarts_when_the_condition_breaks() -> None:
 def test_scale_out_sizes_nodes_from_demand_headroom_and_base_room(demand: int, headroom: str) -> None:
     fleet = ToyFleet(wide(burst={"headroom": headroom}), demand=demand)
     decision = until(fleet, Phase.PROVISIONING)
-    wanted = math.ceil(demand * (1 + Fraction(headroom.rstrip("%")) / 100)) - 100
+    wanted = math.ceil((demand - 100) * (1 + Fraction(headroom.rstrip("%")) / 100))  # of the cloud part
     nodes = math.ceil(wanted / 8)
     assert decision.state.target_cloud_replicas == wanted
     assert scale_ups(decision) == {"tke-a": nodes}
@@ -151,6 +151,111 @@ def test_trigger_held_while_the_base_has_room_asks_for_one_node() -> None:
     decision = decide(replace(world, workloads=(workload,)), p, BurstState(), fleet.now)
     assert scale_ups(decision) == {"tke-a": 1}
     assert decision.state.target_cloud_replicas == 8
+
+
+#: scale out at 90% of the base requested (or any replica the base cannot hold); scale in below 80%
+RATIO_TRIGGERS = {
+    "scaleOut": {
+        "any": [
+            {"signal": "base.cpu.requestedRatio", "above": 0.9},
+            {"signal": "fhpa.unfitReplicas", "above": 0},
+        ]
+    },
+    "scaleIn": {"all": [{"signal": "base.cpu.requestedRatio", "below": 0.8}]},
+}
+
+
+@pytest.mark.parametrize(
+    ("demand", "target", "nodes"),
+    [
+        (91, 0, 0),  # 91% requested: the trigger holds, but the base's 100 replicas hold the demand
+        (100, 0, 0),  # the base exactly full: still nothing the cloud must hold
+        (101, 2, 1),  # 1 replica above the base, x 1.3 -> 2 cloud replicas: one node
+        (108, 11, 2),  # 8 above, x 1.3 = 10.4 -> 11
+        (140, 52, 7),  # the spare is 30% of the cloud part (12 replicas), not of the whole demand (42)
+    ],
+)
+def test_a_trigger_on_the_base_load_buys_only_what_the_base_cannot_hold(
+    demand: int, target: int, nodes: int
+) -> None:
+    fleet = ToyFleet(wide(triggers=RATIO_TRIGGERS), demand=demand)
+    decision = fleet.step(10)
+    assert decision.state.target_cloud_replicas == target
+    assert scale_ups(decision) == ({"tke-a": nodes} if nodes else {})
+    if nodes:
+        assert decision.state.phase == Phase.PROVISIONING
+        assert decision.state.bursts == 1
+    else:
+        assert decision.state.phase == Phase.IDLE
+        assert decision.state.bursts == 0
+        assert only_hold(decision)
+        assert any("holds the demand" in r and "no cloud node yet" in r for r in decision.reasons)
+
+
+@pytest.mark.parametrize(
+    ("condition", "signals", "nodes"),
+    [
+        # a PromQL signal measures what the base's room cannot see: one node
+        ({"promql": "max(queue_depth)", "above": 100}, {"promql:max(queue_depth)": 500.0}, 1),
+        # the base's own load while its room holds the 60 replicas: nothing
+        ({"signal": "base.cpu.requestedRatio", "above": 0.5}, {}, 0),
+        ({"signal": "fhpa.unfitReplicas", "above": -50}, {}, 0),
+    ],
+)
+def test_only_a_signal_the_room_cannot_see_buys_a_node_while_the_base_has_room(
+    condition: dict[str, Any], signals: dict[str, float], nodes: int
+) -> None:
+    triggers = {
+        "scaleOut": {"any": [condition]},
+        "scaleIn": {"all": [{"signal": "workload.unschedulableReplicas", "below": 1}]},
+    }
+    p = wide(triggers=triggers)
+    fleet = ToyFleet(p, demand=60)
+    world = fleet.world()
+    world = replace(world, signals={k: Sample(v, fleet.now) for k, v in signals.items()})
+    decision = decide(world, p, BurstState(), fleet.now)
+    assert scale_ups(decision) == ({"tke-a": 1} if nodes else {})
+    assert decision.state.target_cloud_replicas == 8 * nodes
+
+
+@pytest.mark.parametrize(
+    "noise",
+    [
+        (172, 178, 175, 180, 171, 179),  # inside the spare of both sides
+        (195,),  # a rise both sides absorb at the weights they have (16 nodes are bought for it)
+    ],
+)
+def test_demand_noise_inside_the_spare_writes_no_weights(noise: tuple[int, ...]) -> None:
+    fleet = ToyFleet(wide(), demand=180)
+    in_burst(fleet)
+    fleet.run(300)
+    assert fleet.assignment() == {"idc-1": 90, "tke": 90}  # 104 Ready on the cloud, 100 on the base
+    mark = len(fleet.history)
+    for demand in noise:
+        fleet.demand = demand
+        fleet.run(60)
+    fleet.run(240)  # any node bought for the rise is Ready
+    assert not [a for _, d, _ in fleet.history[mark:] for a in of(d, SetWeights)]
+    assert fleet.state.phase == Phase.BURSTING
+    for _, _, world in fleet.history[mark:]:
+        workload = world.workloads[0]
+        assert sum(workload.ready_by_cluster.values()) == workload.desired_replicas  # all served
+
+
+def test_a_rise_past_both_sides_waits_for_the_nodes_then_moves_once() -> None:
+    fleet = ToyFleet(wide(), demand=180)
+    in_burst(fleet)
+    fleet.run(300)
+    mark = len(fleet.history)
+    start = fleet.now
+    fleet.demand = 210  # 105 land on each side: 5 too many for the base, 1 for the 104 Ready on the cloud
+    fleet.run(300)
+    writes = [(t - start, a) for t, d, _ in fleet.history[mark:] for a in of(d, SetWeights)]
+    # Moving the cloud's extra replica to a full base would serve nothing: it waits for the nodes, and
+    # the one write comes when they are Ready (18 nodes for (210 - 100) x 1.3 = 143 replicas).
+    assert [(t, dict(a.intended)) for t, a in writes] == [(190.0, {"ack": 0, "idc-1": 86, "tke": 124})]
+    assert fleet.targets() == {"tke-a": 18, "ack-b": 0}
+    assert fleet.assignment() == {"idc-1": 86, "tke": 124}
 
 
 def test_pools_fill_in_listed_order_and_spill_over_at_their_max() -> None:
@@ -344,7 +449,7 @@ def test_min_burst_duration_blocks_scale_in() -> None:
     fleet.run(60)
     fleet.demand = 40
     target = fleet.state.target_cloud_replicas
-    assert target == 98
+    assert target == 104  # (180 - 100) x 1.3
     blocked: list[Decision] = []
     while fleet.now < started + 600.0 - 10.0:
         decision = fleet.step(10)
@@ -373,9 +478,9 @@ def test_stabilization_window_keeps_the_burst_for_the_recent_peak() -> None:
     while fleet.state.target_cloud_replicas > 0:
         decision = fleet.step(10)
         if fleet.now < dropped + 600.0:
-            assert decision.state.target_cloud_replicas == 98, fleet.now - dropped
+            assert decision.state.target_cloud_replicas == 104, fleet.now - dropped
             assert not [a for a in of(decision, ScalePool) if a.nodes < a.previous]
-        if any("peak of the last 600s" in r and "still needs 98" in r for r in decision.reasons):
+        if any("peak of the last 600s" in r and "still needs 104" in r for r in decision.reasons):
             kept.append((fleet.now, decision))
         assert fleet.now <= dropped + 670.0, "the peak left the window a minute bucket ago at most"
     assert fleet.now >= dropped + 600.0
@@ -408,7 +513,9 @@ def test_drain_steps_by_max_step_and_interval() -> None:
 
 
 def test_emptiest_machines_are_marked_first() -> None:
-    fleet = ToyFleet(wide(), demand=180)
+    # Scale-in while the demand is still above the base: below 99% of the base requested.
+    scale_in = {"all": [{"signal": "base.cpu.requestedRatio", "below": 0.99, "for": "5m"}]}
+    fleet = ToyFleet(wide(triggers={"scaleIn": scale_in}), demand=180)
     in_burst(fleet)
     names = [n.name for n in fleet.nodes["tke-a"]]
     assert len(names) == 13
@@ -416,7 +523,7 @@ def test_emptiest_machines_are_marked_first() -> None:
     for i, name in enumerate(names):
         fleet.pods[name] = (i * 7) % 13
     busiest = max(names, key=lambda n: fleet.pods[n])
-    fleet.demand = 94  # 94 * 1.1 -> 104 replicas, 4 on the cloud: one node
+    fleet.demand = 103  # 3 above the base's 100, x 1.3 -> 4 cloud replicas: one node
     for _ in range(300):
         decision = fleet.step(10)
         marks = of(decision, MarkMachines)
@@ -475,7 +582,10 @@ def test_scheduled_window_prewarms_min_nodes_in_its_time_zone() -> None:
     assert fleet.history[-1][1].wake_at == opens + 7200.0  # the window's end
     assert fleet.state.phase == Phase.BURSTING
     fleet.run(300.0)
-    assert fleet.phases()[-3:] == [Phase.DRAINING, Phase.RELEASING, Phase.IDLE]
+    # The base held the 50 replicas all along: the pre-warmed nodes stood by, no weight was written, so
+    # there is nothing to drain back.
+    assert fleet.phases()[-3:] == [Phase.BURSTING, Phase.RELEASING, Phase.IDLE]
+    assert not [a for _, d, _ in fleet.history for a in d.actions if isinstance(a, SetWeights)]
     assert fleet.cloud_nodes() == 0
     assert fleet.cloud_share() == 0
 
@@ -555,18 +665,18 @@ def _first_scale_out(predictive: bool) -> Decision:
 def test_predictive_mode_sizes_ahead_on_a_rising_ramp() -> None:
     reactive = _first_scale_out(False)
     ahead = _first_scale_out(True)
-    assert reactive.state.target_cloud_replicas == math.ceil(102 * 1.1 - 1e-9) - 100 == 13
+    assert reactive.state.target_cloud_replicas == math.ceil((102 - 100) * 1.3 - 1e-9) == 3
     # +2 a minute for the 3-minute horizon: 108 replicas expected.
-    assert ahead.state.target_cloud_replicas == math.ceil(108 * 1.1 - 1e-9) - 100 == 19
-    assert scale_ups(reactive) == {"tke-a": 2}
-    assert scale_ups(ahead) == {"tke-a": 3}
+    assert ahead.state.target_cloud_replicas == math.ceil((108 - 100) * 1.3 - 1e-9) == 11
+    assert scale_ups(reactive) == {"tke-a": 1}
+    assert scale_ups(ahead) == {"tke-a": 2}
     assert any("108 expected" in r for r in ahead.reasons)
 
 
 def test_predictive_mode_does_not_size_ahead_on_flat_demand() -> None:
     fleet = ToyFleet(wide(predictive={"enabled": True}), demand=120)
     decision = until(fleet, Phase.PROVISIONING)
-    assert decision.state.target_cloud_replicas == 32
+    assert decision.state.target_cloud_replicas == 26  # (120 - 100) x 1.3: nothing added for a trend
 
 
 # --- the persisted state -----------------------------------------------------------------------

@@ -87,7 +87,11 @@ def test_weights_follow_ready_nodes_while_shifting() -> None:
 
 
 def test_burst_resizes_in_place() -> None:
-    fleet = ToyFleet(wide(), demand=150)
+    # Scale-in allowed whenever the base is below 99% requested: with the cloud part sized from demand,
+    # a trigger on replicas the base cannot hold (`fhpa.unfitReplicas`) would hold only once the demand
+    # is back on the base, and the burst could never shrink in place.
+    scale_in = {"all": [{"signal": "base.cpu.requestedRatio", "below": 0.99, "for": "5m"}]}
+    fleet = ToyFleet(wide(triggers={"scaleIn": scale_in}), demand=150)
     fleet.run(600)
     assert fleet.state.phase == Phase.BURSTING
     mark = len(fleet.history)
@@ -98,18 +102,18 @@ def test_burst_resizes_in_place() -> None:
     assert Phase.PROVISIONING in later
     assert fleet.state.phase == Phase.BURSTING
     assert fleet.state.bursts == 1
-    # 200 x 1.1 = 220, 120 on the cloud: 15 nodes.
-    assert fleet.targets() == {"tke-a": 15, "ack-b": 0}
-    assert [(a.previous, a.nodes) for a in ups(fleet, mark)] == [(9, 15)]
-    # Shrink in place: just under the scale-in threshold, the burst keeps one node.
+    # 100 above the base's 100, x 1.3 = 130 on the cloud: 17 nodes.
+    assert fleet.targets() == {"tke-a": 17, "ack-b": 0}
+    assert [(a.previous, a.nodes) for a in ups(fleet, mark)] == [(9, 17)]
+    # Shrink in place: 20 above the base, x 1.3 = 26 cloud replicas on 4 nodes.
     mark = len(fleet.history)
-    fleet.demand = 94
+    fleet.demand = 120
     fleet.run(1500)
     assert Phase.IDLE not in [d.state.phase for _, d, _ in fleet.history[mark:]]
     assert fleet.state.phase == Phase.BURSTING
-    assert fleet.targets() == {"tke-a": 1, "ack-b": 0}
-    assert fleet.state.target_cloud_replicas == 4  # ceil(94 x 1.1) - 100
-    assert 0 < fleet.cloud_share() <= 8
+    assert fleet.targets() == {"tke-a": 4, "ack-b": 0}
+    assert fleet.state.target_cloud_replicas == 26
+    assert 20 <= fleet.cloud_share() <= 32
     assert fleet.state.bursts == 1
 
 

@@ -26,7 +26,7 @@ def only_tke(**overrides: object) -> BurstPolicy:
     return policy(burst={"pools": [pool_doc("tke-a", "tke", 2.0)]}, **overrides)
 
 
-def bursting(p: BurstPolicy, demand: int = 220, **extra: object) -> ToyFleet:
+def bursting(p: BurstPolicy, demand: int = 210, **extra: object) -> ToyFleet:
     fleet = ToyFleet(p, demand=demand, own_weights=True, files=p, **extra)  # type: ignore[arg-type]
     fleet.run(900)
     assert fleet.state.phase == Phase.BURSTING
@@ -73,7 +73,7 @@ def test_a_pool_removed_mid_burst_is_drained_in_steps_then_released_and_forgotte
     down = [(t, a) for t, d, _ in later for a in d.actions if isinstance(a, ScalePool) and a.pool == "ack-b"]
     assert [(a.previous, a.nodes) for _, a in down] == [(8, 0)]
     assert all(w.workloads[0].replicas_by_cluster.get("ack", 0) == 0 for t, _, w in later if t >= down[0][0])
-    # the share moved back by at most drain.maxStep (20% of 220 = 44) per drain.interval (1m)
+    # the share moved back by at most drain.maxStep (20% of 210 = 42) per drain.interval (1m)
     steps = [m for m in moves(fleet) if m.at >= later[0][0]]
     assert len(steps) >= 2
     assert steps[0].before == share

@@ -50,7 +50,7 @@ def policy(**overrides: Any) -> BurstPolicy:
             "workloads": [{"propagationPolicy": {"namespace": "shop", "name": "web"}}],
             "base": {"clusters": ["idc-1"]},
             "burst": {
-                "headroom": "10%",
+                "headroom": "30%",
                 "provisionTimeout": "10m",
                 "pools": [
                     pool_doc("tke-a", "tke", 2.0),
