@@ -150,27 +150,31 @@ def _drop_none(node: Any) -> Any:
     return node
 
 
-def sort_key(value: Value) -> tuple[int, float]:
+def sort_key(value: Value) -> tuple[int, float, str]:
     """Orders values of one parameter: numbers, percentages and durations by size (replica counts after
-    percentages, for steps)."""
+    percentages, for steps); other text after them, by itself, so that two different words never count as
+    one value."""
     if isinstance(value, bool):
-        return (0, float(value))
+        return (0, float(value), "")
     if isinstance(value, int):
-        return (1, float(value))
+        return (1, float(value), "")
     if isinstance(value, float):
-        return (0, value)
+        return (0, value, "")
     text = value.strip()
     try:
-        return (0, parse_percent(text)) if text.endswith("%") else (0, parse_duration(text))
+        return (0, parse_percent(text), "") if text.endswith("%") else (0, parse_duration(text), "")
     except ValueError:
-        return (2, math.inf)
+        return (2, math.inf, text)
 
 
 def parse_value(text: str) -> Value:
-    """A grid value from the command line: a whole number, a number, or a string such as '10%' or '5m'."""
+    """A grid value from the command line: true or false, a whole number, a number, or a string such as
+    '10%' or '5m'."""
     text = text.strip()
     if not text:
         raise TunableError("empty value")
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
     for kind in (int, float):
         try:
             return kind(text)
@@ -189,7 +193,7 @@ def parse_grid(text: str) -> tuple[str, tuple[Value, ...]]:
 
 def _with_current(values: Iterable[Value], current: Value) -> tuple[Value, ...]:
     """The grid with the policy's own value in it, in increasing order, without duplicates."""
-    out: dict[tuple[int, float], Value] = {}
+    out: dict[tuple[int, float, str], Value] = {}
     for v in [*values, current]:
         out.setdefault(sort_key(v), v)
     out[sort_key(current)] = current

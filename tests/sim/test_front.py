@@ -138,6 +138,16 @@ def test_custom_tunables_check_values() -> None:
     assert T.parse_grid("a.b=1, 0.5 ,5m") == ("a.b", (1, 0.5, "5m"))
 
 
+def test_booleans_and_words_are_values_of_their_own() -> None:
+    policy = sample_policy()
+    assert T.parse_grid("spec.predictive.enabled=false,True") == ("spec.predictive.enabled", (False, True))
+    (t,) = T.custom_tunables(policy, [T.parse_grid("spec.predictive.enabled=false,true")])
+    assert t.values == (False, True)  # not merged into one value, and the policy's own False kept once
+    # two words that are neither numbers nor durations stay two values
+    assert T.sort_key("alpha") != T.sort_key("beta")
+    assert T.sort_key("5m") < T.sort_key("alpha")
+
+
 def test_search_on_a_2x2_grid_and_the_pool() -> None:
     s = alibaba_two_days()
     policy = s.policy
