@@ -28,11 +28,11 @@ def parse_response(query: str, status_code: int, body: bytes) -> Sample | None:
 
     Raises a PrometheusError subclass for everything else.
     """
-    payload = _json(body)
+    payload = json_payload(body)
     if status_code != 200:
-        raise _http_error(query, status_code, payload)
+        raise http_error(query, status_code, payload)
     if payload is None or payload.get("status") != "success":
-        raise BadResponse(query, f"Prometheus answered 200 without a success status: {_error_text(payload)}")
+        raise BadResponse(query, f"Prometheus answered 200 without a success status: {error_text(payload)}")
     data = payload.get("data")
     if not isinstance(data, dict):
         raise BadResponse(query, "the response has no 'data' object")
@@ -59,7 +59,7 @@ def parse_response(query: str, status_code: int, body: bytes) -> Sample | None:
     raise BadResponse(query, f"unsupported result type {result_type!r}; expected a scalar or a vector")
 
 
-def _json(body: bytes) -> dict[str, Any] | None:
+def json_payload(body: bytes) -> dict[str, Any] | None:
     try:
         value = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser's stack
@@ -67,7 +67,7 @@ def _json(body: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _error_text(payload: dict[str, Any] | None) -> str:
+def error_text(payload: dict[str, Any] | None) -> str:
     if payload is None:
         return "(no JSON body)"
     kind, text = payload.get("errorType"), payload.get("error")
@@ -76,8 +76,8 @@ def _error_text(payload: dict[str, Any] | None) -> str:
     return f"{kind}: {text}" if kind else str(text)
 
 
-def _http_error(query: str, status_code: int, payload: dict[str, Any] | None) -> PrometheusError:
-    text = _error_text(payload)
+def http_error(query: str, status_code: int, payload: dict[str, Any] | None) -> PrometheusError:
+    text = error_text(payload)
     if status_code in (400, 422):
         return QueryRejected(query, f"rejected by Prometheus (HTTP {status_code}) - {text}")
     if status_code in (401, 403):
@@ -104,7 +104,9 @@ def _point(query: str, point: Any) -> Sample | None:
 
 
 def _several_series(result: list[Any]) -> str:
-    labels = [_labels(s.get("metric") if isinstance(s, dict) else None) for s in result[:_MAX_SERIES_SHOWN]]
+    labels = [
+        series_labels(s.get("metric") if isinstance(s, dict) else None) for s in result[:_MAX_SERIES_SHOWN]
+    ]
     more = f" and {len(result) - _MAX_SERIES_SHOWN} more" if len(result) > _MAX_SERIES_SHOWN else ""
     return (
         f"returned {len(result)} series ({', '.join(labels)}{more}); a condition needs one number: "
@@ -112,7 +114,7 @@ def _several_series(result: list[Any]) -> str:
     )
 
 
-def _labels(metric: Any) -> str:
+def series_labels(metric: Any) -> str:
     if not isinstance(metric, dict) or not metric:
         return "{}"
     return "{" + ",".join(f'{k}="{v}"' for k, v in sorted(metric.items())) + "}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from burstd.prometheus.errors import BadResponse
-from burstd.prometheus.parse import _error_text, _http_error, _json, _labels
+from burstd.prometheus.parse import error_text, http_error, json_payload, series_labels
 
 #: points per range query: Prometheus rejects more than 11,000 steps (11,001 points) per series
 MAX_POINTS_PER_QUERY = 11_000
@@ -61,25 +61,25 @@ class Series:
 
 def labels_text(labels: Mapping[str, str]) -> str:
     """``{a="1",b="2"}`` (sorted), ``{}`` for none."""
-    return _labels(dict(labels))
+    return series_labels(dict(labels))
 
 
 def parse_range_response(
     query: str, status_code: int, body: bytes, chunk: Chunk, grid_start: float, step: float
 ) -> list[Series]:
     """The series of one chunk's answer, each point placed on the grid. Raises a PrometheusError subclass."""
-    payload = _json(body)
+    payload = json_payload(body)
     if status_code != 200:
         if status_code not in (400, 401, 403, 422, 429) and status_code < 500:
             raise NotPrometheus(
                 query,
-                f"unexpected HTTP {status_code} - {_error_text(payload)}; does the URL point at Prometheus?",
+                f"unexpected HTTP {status_code} - {error_text(payload)}; does the URL point at Prometheus?",
             )
-        raise _http_error(query, status_code, payload)
+        raise http_error(query, status_code, payload)
     if payload is None:
         raise NotPrometheus(query, "the answer is not JSON; does the URL point at Prometheus?")
     if payload.get("status") != "success":
-        raise BadResponse(query, f"Prometheus answered 200 without a success status: {_error_text(payload)}")
+        raise BadResponse(query, f"Prometheus answered 200 without a success status: {error_text(payload)}")
     data = payload.get("data")
     if not isinstance(data, dict):
         raise BadResponse(query, "the response has no 'data' object")
