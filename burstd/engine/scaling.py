@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
 
 from burstd.engine.capacity import replicas_by_cluster
 from burstd.engine.plan import Plan
@@ -15,19 +15,34 @@ from burstd.model.world import World
 from burstd.policy.spec import BurstPolicy
 
 
+@dataclass(frozen=True, slots=True)
+class Scaled:
+    """The pools' node targets after one evaluation, and the state it leaves."""
+
+    final: dict[str, int]  # nodes each pool is asked for (the next state's pool targets)
+    rebalance_requested_at: float | None  # the next state's
+    provisioning_since: dict[str, float]  # the next state's provisioning clocks
+
+
 def scale(
     state: BurstState,
-    changes: dict[str, Any],
     plan: Plan,
     policy: BurstPolicy,
     world: World,
+    target_cloud_replicas: int,
+    shifted: Mapping[str, int],
     targets: Mapping[str, int],
     previous: Mapping[str, int],
     per_node: Mapping[str, int],
+    clocks: Mapping[str, float],
+    backoff: Mapping[str, float],
     now: float,
-) -> dict[str, int]:
+) -> Scaled:
     """Scale pools: up at once; down only for nodes whose replicas have already left. Returns the new
-    pool targets (also recorded in ``changes``).
+    pool targets and the state they leave; actions, reasons and wake-up times go to ``plan``.
+    ``shifted`` is the cloud replicas per workload the weights send there after this evaluation's shift
+    (static-weights mode). Each pool's provisioning clock (``clocks``: those still running) runs from the
+    first decision that left it waiting for nodes; pools in ``backoff`` have none.
 
     A ScalePool is emitted whenever the target differs from the node count the pool is observed to ask
     for (``spec.replicas``), whatever the state recorded: actions are absolute and the actuator skips one
@@ -35,33 +50,27 @@ def scale(
     trusting the state would leave nodes behind after a crash between an action and the state save.
     """
     spec = policy.spec
-    recorded = {p.name: world.pools[p.name].desired for p in spec.burst.pools}
-    by_cluster_kept: dict[str, int] = {}
-    for p in spec.burst.pools:
-        kept = min(world.pools[p.name].ready, targets[p.name]) * per_node[p.name]
-        by_cluster_kept[p.cluster] = by_cluster_kept.get(p.cluster, 0) + kept
-    keys = statics(policy).key_set
-    placed = replicas_by_cluster(world, policy)
-    shifted = (
-        sum(changes.get("shifted", state.shifted).values()) if spec.shift.mode == "static-weights" else None
-    )
     final = dict(targets)
     rebalance_needed = False
-    for p in spec.burst.pools:
-        pool = world.pools[p.name]
-        new = targets[p.name]
-        if new >= previous[p.name]:
-            continue
-        fits = placed.get(p.cluster, 0) <= by_cluster_kept.get(p.cluster, 0)
-        if shifted is not None:
-            fits = fits and shifted <= sum(by_cluster_kept.values())
-        if not fits:
-            # Replicas still run there: remove only nodes that are not Ready.
-            final[p.name] = max(new, min(previous[p.name], pool.ready))
-            rebalance_needed = True
+    shrinking = [p for p in spec.burst.pools if targets[p.name] < previous[p.name]]
+    if shrinking:
+        by_cluster_kept: dict[str, int] = {}
+        for p in spec.burst.pools:
+            kept = min(world.pools[p.name].ready, targets[p.name]) * per_node[p.name]
+            by_cluster_kept[p.cluster] = by_cluster_kept.get(p.cluster, 0) + kept
+        placed = replicas_by_cluster(world, policy)
+        on_cloud = sum(shifted.values()) if spec.shift.mode == "static-weights" else None
+        for p in shrinking:
+            fits = placed.get(p.cluster, 0) <= by_cluster_kept.get(p.cluster, 0)
+            if on_cloud is not None:
+                fits = fits and on_cloud <= sum(by_cluster_kept.values())
+            if not fits:
+                # Replicas still run there: remove only nodes that are not Ready.
+                final[p.name] = max(targets[p.name], min(previous[p.name], world.pools[p.name].ready))
+                rebalance_needed = True
     for p in spec.burst.pools:
         name = p.name
-        before = recorded[name]
+        before = world.pools[name].desired
         after = final[name]
         if after > before:
             plan.actions.append(
@@ -69,7 +78,7 @@ def scale(
                     name,
                     after,
                     before,
-                    f"cloud target {changes['target_cloud_replicas']} replicas needs {after} nodes in {name}",
+                    f"cloud target {target_cloud_replicas} replicas needs {after} nodes in {name}",
                 )
             )
         elif after < before:
@@ -77,17 +86,21 @@ def scale(
             if machines:
                 plan.actions.append(MarkMachines(name, machines, "emptiest first"))
             plan.actions.append(ScalePool(name, after, before, "release nodes the replicas have left"))
+    requested = state.rebalance_requested_at
     if rebalance_needed:
         plan.reasons.append("waiting for replicas to leave cloud nodes before removing them")
-        if spec.shift.mode == "overflow" and (
-            state.rebalance_requested_at is None or now - state.rebalance_requested_at >= spec.drain.interval
-        ):
+        if spec.shift.mode == "overflow" and (requested is None or now - requested >= spec.drain.interval):
             plan.actions.append(
-                Rebalance(tuple(sorted(keys)), "move replicas back to the base before releasing cloud nodes")
+                Rebalance(
+                    tuple(sorted(statics(policy).key_set)),
+                    "move replicas back to the base before releasing cloud nodes",
+                )
             )
-            changes["rebalance_requested_at"] = now
-        requested = changes.get("rebalance_requested_at", state.rebalance_requested_at)
+            requested = now
         if spec.shift.mode == "overflow" and requested is not None:
             plan.wake(requested + spec.drain.interval, now)
-    changes["pool_targets"] = final
-    return final
+    # Each pool's provisioning clock runs from the first decision that left it waiting for nodes.
+    since = {p: clocks.get(p, now) for p in final if final[p] > world.pools[p].ready and p not in backoff}
+    for at in since.values():
+        plan.wake(at + spec.burst.provision_timeout, now)
+    return Scaled(final, requested, since)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
 
 from burstd.engine.capacity import Demand
 from burstd.engine.plan import Plan
@@ -16,9 +16,21 @@ from burstd.model.world import WorkloadState, World
 from burstd.policy.spec import BurstPolicy
 
 
+@dataclass(frozen=True, slots=True)
+class Shift:
+    """The cloud share after one step, and the state it leaves."""
+
+    share: int  # the cloud share now
+    desired: int  # the cloud share the Ready capacity that stays allows
+    settled: bool  # no move is due
+    shifted: Mapping[str, int]  # the next state's cloud replicas per workload
+    weights: Mapping[str, Mapping[str, int]]  # the next state's weights
+    last_shift_at: float | None
+    last_shift_direction: int
+
+
 def shift(
     state: BurstState,
-    changes: dict[str, Any],
     plan: Plan,
     policy: BurstPolicy,
     world: World,
@@ -28,14 +40,14 @@ def shift(
     ready: Mapping[str, int],
     desired: int,
     now: float,
-) -> tuple[int, bool]:
+) -> Shift:
     """Move the cloud share one step towards ``desired`` and write the weights that give it.
 
-    Records the state changes in ``changes`` and returns (the cloud share now, whether it is settled: no
-    move is due). A move is due only when the current weights leave replicas without room at today's
-    demand (the base's part above its room while the cloud has Ready room; the cloud's part above the
-    Ready capacity that stays, while nodes leave or the base has room to take them back) or the burst
-    ends: demand noise inside the spare moves nothing. ``kept`` is the Ready capacity that stays, per
+    Returns the cloud share now, whether it is settled (no move is due) and the state changes; the
+    actions, reasons and wake-up times go to ``plan``. A move is due only when the current weights
+    leave replicas without room at today's demand (the base's part above its room while the cloud has
+    Ready room; the cloud's part above the Ready capacity that stays, while nodes leave or the base has
+    room to take them back) or the burst ends: demand noise inside the spare moves nothing. ``kept`` is the Ready capacity that stays, per
     cloud cluster; ``ready`` counts nodes on their way out too. Steps honour ``maxStep`` and
     ``interval``, except when Ready capacity fell below the share (nodes were lost): then the share
     falls back at once.
@@ -48,6 +60,7 @@ def shift(
     cloud = set(kept)
     by_key = {w.key: w for w in world.workloads}
     keys = list(statics(policy).keys)
+    # What the weights send to the cloud now, at today's demand (not at the demand they were written for).
     current = {
         k: current_share(
             by_key[k].desired_replicas,
@@ -58,8 +71,19 @@ def shift(
         )
         for k in keys
     }
-    # What the weights send to the cloud now, at today's demand (not at the demand they were written for).
-    changes["shifted"] = current
+
+    def stay(share: int, settled: bool) -> Shift:
+        """No move: the weights stay as written."""
+        return Shift(
+            share,
+            desired,
+            settled,
+            current,
+            state.weights,
+            state.last_shift_at,
+            state.last_shift_direction,
+        )
+
     share = sum(current.values())
     replicas = demand.replicas
     capacity = sum(ready.values())
@@ -73,8 +97,7 @@ def shift(
     if desired == 0 and share == 0 and listed:
         # Nothing may go to the cloud: take the cloud clusters out of the weights, even at 0 replicas,
         # so that returning demand does not land on nodes that are gone.
-        _write(
-            changes,
+        weights, shifted = _write(
             plan,
             state,
             keys,
@@ -85,9 +108,9 @@ def shift(
             ready,
             "no cloud capacity kept: weights back to the base clusters only",
         )
-        return 0, True
+        return Shift(0, desired, True, shifted, weights, state.last_shift_at, state.last_shift_direction)
     if not retiring and (replicas == 0 or desired == share):
-        return share, True
+        return stay(share, True)
     # Demand noise must not reshuffle replicas: the weights change only when the split they give at
     # today's demand leaves replicas without room (the base's part above its room while the cloud has
     # room, the cloud's part above its Ready capacity), when cloud capacity leaves, or when the burst
@@ -100,7 +123,7 @@ def shift(
     leaving = over and (capacity > sum(kept.values()) or replicas - share < sum(room.values()))
     must = (desired == 0 and share > 0) or base_short or leaving
     if not must and not retiring:
-        return share, True
+        return stay(share, True)
     going_up = must and desired > share
     since = now - state.last_shift_at if state.last_shift_at is not None else math.inf
     # The cloud replicas each retiring workload keeps after this round.
@@ -115,7 +138,7 @@ def shift(
         if since < interval:
             plan.wake(now - since + interval, now)
             plan.reasons.append(f"{'shift' if going_up else 'drain'} waits for its interval ({interval:g}s)")
-            return share, False
+            return stay(share, False)
         if must:
             step = step_size(spec.shift.max_step if going_up else spec.drain.max_step, replicas)
             new_share = min(desired, share + step) if going_up else max(desired, share - step)
@@ -129,7 +152,7 @@ def shift(
             plan.wake(now - since + spec.drain.interval, now)
     # A retiring workload at 0 whose weights still list a cloud cluster gets weights on the base only.
     if new_share == share and all(0 < fixed[k] == current[k] for k in retiring):
-        return share, False
+        return stay(share, False)
     if retiring:
         plan.reasons.append(
             "retiring workloads back to the base: "
@@ -137,8 +160,7 @@ def shift(
         )
     per_workload = _per_workload(new_share, {k: by_key[k].desired_replicas for k in keys}, fixed)
     new_share = sum(per_workload.values())
-    _write(
-        changes,
+    weights, shifted = _write(
         plan,
         state,
         keys,
@@ -150,12 +172,11 @@ def shift(
         f"cloud share {share} -> {new_share} of {replicas} replicas (target {desired}, Ready cloud "
         f"capacity {capacity})",
     )
-    changes.update(last_shift_at=now, last_shift_direction=1 if new_share > share else -1)
-    return new_share, new_share == desired
+    direction = 1 if new_share > share else -1
+    return Shift(new_share, desired, new_share == desired, shifted, weights, now, direction)
 
 
 def _write(
-    changes: dict[str, Any],
     plan: Plan,
     state: BurstState,
     keys: list[str],
@@ -165,8 +186,9 @@ def _write(
     kept: Mapping[str, int],
     ready: Mapping[str, int],
     reason: str,
-) -> None:
-    """Emit SetWeights for each workload whose weights change, and record them."""
+) -> tuple[dict[str, Mapping[str, int]], dict[str, int]]:
+    """Emit SetWeights for each workload whose weights change; returns the new weights and cloud replicas
+    per workload."""
     weights = dict(state.weights)
     for key in keys:
         wl = by_key[key]
@@ -184,7 +206,7 @@ def _write(
             )
             weights[key] = new
     plan.reasons.append(reason)
-    changes.update(weights=weights, shifted=dict(per_workload))
+    return weights, dict(per_workload)
 
 
 def _per_workload(
