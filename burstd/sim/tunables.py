@@ -220,6 +220,7 @@ DEFAULT_GRIDS: tuple[tuple[str, str, tuple[Value, ...]], ...] = (
     ("spec.drain.maxStep", "drain step", ("10%", "25%", "50%", "100%")),
     ("spec.drain.interval", "drain every", ("30s", "1m", "2m", "5m")),
     ("spec.shift.maxStep", "shift step", ("20%", "50%", "100%")),
+    ("spec.predictive.enabled", "predictive", (False, True)),
 )
 #: the tunables of the coarse grid; the others are explored around the front only
 PRIMARY = ("spec.burst.headroom", "spec.drain.stabilizationWindow")
