@@ -47,7 +47,26 @@ async def bursting(rig: Rig) -> ChaosDaemon:
     await rig.until("burstd evaluated the idle fleet", lambda: rig.phase() == "Idle")
     await rig.h.karmada.set_demand(burst_demand(rig.fleet))
     await rig.until("phase Bursting", lambda: rig.phase() == "Bursting", 90)
+    await settled(rig, d)
     return d
+
+
+async def settled(rig: Rig, d: ChaosDaemon) -> None:
+    """The burst has settled: Bursting with every requested node Ready, and the daemon's own evaluation
+    counter moved on by 3 with no action in between. A fault injected now finds nothing in flight, so any
+    action while blind would be one taken on stale data."""
+    r = rig.h.recorder
+    mark = {"evaluations": -1.0, "actions": -1.0}
+
+    def quiet() -> bool:
+        actions = float(sum(1 for s in rig.journal.seen if is_action(s)))
+        steady = rig.phase() == "Bursting" and r.md_replicas.last == r.md_ready.last
+        if not steady or actions != mark["actions"]:
+            mark.update(evaluations=d.rounds(), actions=actions)
+            return False
+        return d.rounds() >= mark["evaluations"] + 3
+
+    await rig.until("the burst settled: every node Ready, 3 evaluations without an action", quiet, 120)
 
 
 def actions_between(rig: Rig, start: float, end: float) -> list[Seen]:
