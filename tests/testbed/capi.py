@@ -358,8 +358,23 @@ def start_capi() -> Iterator[CapiPlane]:
             processes[manager.name] = process
             stack.callback(process.stop)
         for manager in MANAGERS:
-            process = processes[manager.name]
-            process.wait_ready(http_ok(f"http://127.0.0.1:{health[manager.name]}/readyz"), START_TIMEOUT)
+            for attempt in range(3):  # a free port can be taken between choosing it and binding it
+                process = processes[manager.name]
+                try:
+                    process.wait_ready(
+                        http_ok(f"http://127.0.0.1:{health[manager.name]}/readyz"), START_TIMEOUT
+                    )
+                    break
+                except ControlPlaneError as exc:
+                    if "address already in use" not in str(exc) or attempt == 2:
+                        raise
+                    process.stop()
+                    ports[manager.name] = free_port()
+                    process, health[manager.name] = _start_manager(
+                        manager, binaries.capi(manager.name), plane, cert_dir, ports[manager.name]
+                    )
+                    processes[manager.name] = process
+                    stack.callback(process.stop)
             process.wait_ready(https_listening(ports[manager.name]), START_TIMEOUT)
         _register(plane, _webhook_configurations(capi_dir, ports, ca_bundle))
         _convert_through_webhooks(plane, crds, ports, ca_bundle)
