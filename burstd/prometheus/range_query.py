@@ -16,13 +16,6 @@ from types import TracebackType
 from typing import Self
 
 import httpx
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_exponential_jitter,
-)
 
 from burstd.prometheus.errors import BadResponse, PrometheusError, PrometheusUnavailable
 from burstd.prometheus.range_parse import (
@@ -34,7 +27,7 @@ from burstd.prometheus.range_parse import (
     plan_chunks,
     stitch,
 )
-from burstd.prometheus.source import RetryPolicy
+from burstd.prometheus.source import RetryPolicy, retried
 
 #: the largest answer read for one chunk (one series of 11,000 points is about 300 KiB)
 MAX_BODY_BYTES = 64 * 2**20
@@ -136,28 +129,10 @@ class RangeQuerySource:
         return stitch(query, points, answers)
 
     async def _chunk(self, query: str, chunk: Chunk, grid_start: float, step: float) -> list[Series]:
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(PrometheusUnavailable),
-            stop=stop_after_attempt(self._retry.attempts) | stop_after_delay(self._retry.max_time),
-            wait=wait_exponential_jitter(
-                multiplier=self._retry.initial_wait, jitter=self._retry.initial_wait, max=self._retry.max_wait
-            ),
-            reraise=True,
-        )
-        bound = self._retry.max_time
-        deadline = asyncio.timeout(bound)
         try:
-            async with deadline:
-                async for attempt in retrying:
-                    with attempt:
-                        return await self._attempt(query, chunk, grid_start, step)
-        except TimeoutError:
-            if not deadline.expired():
-                raise
-            raise PrometheusUnavailable(query, f"no answer within {bound:g} s (all attempts)") from None
+            return await retried(self._retry, query, lambda: self._attempt(query, chunk, grid_start, step))
         except PrometheusError as exc:
             raise self._redacted(exc) from None
-        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     def _redacted(self, exc: PrometheusError) -> PrometheusError:
         for secret in self._secrets:

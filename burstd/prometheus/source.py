@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 import httpx
 from tenacity import (
@@ -35,6 +35,7 @@ from burstd.policy.spec import BurstPolicy
 from burstd.prometheus.errors import BadResponse, PrometheusError, PrometheusUnavailable
 from burstd.prometheus.parse import parse_response
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -68,6 +69,31 @@ class RetryPolicy:
     initial_wait: float = 0.2
     max_wait: float = 2.0
     max_time: float = 10.0
+
+
+async def retried(retry: RetryPolicy, query: str, call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``, retried while Prometheus is unavailable (jittered exponential backoff), within
+    ``retry.max_time`` for all attempts together; raises the last error."""
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(PrometheusUnavailable),
+        stop=stop_after_attempt(retry.attempts) | stop_after_delay(retry.max_time),
+        wait=wait_exponential_jitter(
+            multiplier=retry.initial_wait, jitter=retry.initial_wait, max=retry.max_wait
+        ),
+        reraise=True,
+    )
+    bound = retry.max_time
+    deadline = asyncio.timeout(bound)
+    try:
+        async with deadline:
+            async for attempt in retrying:
+                with attempt:
+                    return await call()
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        raise PrometheusUnavailable(query, f"no answer within {bound:g} s (all attempts)") from None
+    raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,26 +177,7 @@ class PromQLSource:
 
     async def query(self, query: str, now: float) -> Sample | None:
         """One instant query: its sample, None for no data; raises a PrometheusError (token redacted)."""
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(PrometheusUnavailable),
-            stop=stop_after_attempt(self._retry.attempts) | stop_after_delay(self._retry.max_time),
-            wait=wait_exponential_jitter(
-                multiplier=self._retry.initial_wait, jitter=self._retry.initial_wait, max=self._retry.max_wait
-            ),
-            reraise=True,
-        )
-        bound = self._retry.max_time
-        deadline = asyncio.timeout(bound)
-        try:
-            async with deadline:
-                async for attempt in retrying:
-                    with attempt:
-                        return await self._attempt(query, now)
-        except TimeoutError:
-            if not deadline.expired():
-                raise
-            raise PrometheusUnavailable(query, f"no answer within {bound:g} s (all attempts)") from None
-        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+        return await retried(self._retry, query, lambda: self._attempt(query, now))
 
     async def _sample_one(self, query: str, now: float) -> Sample | PrometheusError | None:
         try:
