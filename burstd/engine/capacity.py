@@ -9,6 +9,7 @@ from functools import lru_cache
 
 from burstd.engine.statics import statics
 from burstd.engine.triggers import GroupResult
+from burstd.model.state import BurstState
 from burstd.model.world import ClusterSummary, Resources, Sample, WorkloadState, World
 from burstd.policy.spec import BurstPolicy, PoolSpec
 
@@ -95,15 +96,42 @@ def base_clusters(world: World, policy: BurstPolicy) -> list[ClusterSummary]:
     return [world.clusters[c] for c in policy.spec.base.clusters if c in world.clusters]
 
 
-def base_room(world: World, policy: BurstPolicy, demand: Demand) -> dict[str, int]:
+def counted(world: World, policy: BurstPolicy, state: BurstState) -> dict[str, int]:
+    """Replicas of the managed workloads that each base cluster's resource summary counts.
+
+    The scheduler's placement (the ResourceBindings) changes at once when burstd moves replicas (a weight
+    write, a rebalance); the summary follows only once the pods moved and Karmada's cluster status
+    controller refreshed it (every 10 s by default). Until a base cluster's summary is newer than burstd's
+    last move, it counts the replicas where they were then (``state.replicas_in_summaries``); after that,
+    where the scheduler placed them now.
+    """
+    ours = replicas_by_cluster(world, policy)
+    moves = [t for t in (state.last_shift_at, state.rebalance_requested_at) if t is not None]
+    before = state.replicas_in_summaries
+    if not moves or not before:
+        return {c: ours.get(c, 0) for c in policy.spec.base.clusters}
+    moved_at = max(moves)
+    out: dict[str, int] = {}
+    for c in policy.spec.base.clusters:
+        summary = world.clusters.get(c)
+        stale = summary is not None and summary.changed_at is not None and summary.changed_at < moved_at
+        out[c] = before[c] if stale and c in before else ours.get(c, 0)
+    return out
+
+
+def base_room(
+    world: World, policy: BurstPolicy, demand: Demand, ours: Mapping[str, int] | None = None
+) -> dict[str, int]:
     """Replicas of the managed workloads each Ready base cluster can hold, keeping the reserve free.
 
     Room = allocatable x (1 - reserve) - what other workloads use, where other workloads' use is
     (allocated + allocating) minus the managed workloads' own replicas there (they would move, not add),
-    never below zero.
+    never below zero. ``ours``: the managed replicas each summary counts (:func:`counted`); the scheduler's
+    placement when not given.
     """
     reserve = policy.spec.base.reserve
-    ours = replicas_by_cluster(world, policy)
+    if ours is None:
+        ours = replicas_by_cluster(world, policy)
     out: dict[str, int] = {}
     for cluster in base_clusters(world, policy):
         if not cluster.ready:

@@ -26,7 +26,7 @@ from burstd.engine.stages.health import check_pools
 from burstd.engine.stages.nodes import scale_nodes
 from burstd.engine.stages.outlook import look_ahead
 from burstd.engine.stages.phase import name_phase
-from burstd.engine.stages.signals import read_signals
+from burstd.engine.stages.signals import Signals, read_signals
 from burstd.engine.stages.sizing import size
 from burstd.model.actions import Hold
 from burstd.model.decision import Decision
@@ -65,6 +65,9 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
         provisioning_since=nodes.provisioning_since,
         backoff_until=health.backoff,
         rebalance_requested_at=nodes.rebalance_requested_at,
+        replicas_in_summaries=_in_summaries(
+            state, share.last_shift_at, nodes.rebalance_requested_at, signals
+        ),
         bursts=phase.bursts,
         ledger=track_burst(seen.ledger, phase.burst_started_at, now),
         history=outlook.history,
@@ -75,6 +78,16 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
             Hold(plan.reasons[-1] if plan.reasons else f"{phase.phase.value}: nothing to change")
         )
     return Decision(new_state, tuple(plan.actions), tuple(plan.reasons), min(plan.wakes, default=None))
+
+
+def _in_summaries(
+    state: BurstState, shift_at: float | None, rebalance_at: float | None, signals: Signals
+) -> Mapping[str, int]:
+    """What the base clusters' summaries count, kept when this round moves replicas (a weight write or a
+    rebalance request): until each summary is newer than the move, it counts them where they were."""
+    if shift_at != state.last_shift_at or rebalance_at != state.rebalance_requested_at:
+        return signals.counted
+    return state.replicas_in_summaries
 
 
 def _retired(

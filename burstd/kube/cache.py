@@ -13,6 +13,8 @@ Freshness comes from when the API server was last *heard*, never from a stream m
   abandoned and restarted. While nothing is heard, the objects age.
 - ``fresh_items()`` stamps every object with the last-heard time. An object whose latest update was
   malformed keeps its older time.
+- an object with a ``changed_at`` field keeps it across updates and re-lists that repeat what it says:
+  ``changed_at`` is when the cache first heard its current content.
 
 A 410 Gone (HTTP 410 or an ERROR event with code 410) re-lists: at once when the watch resumed from an
 older list (the resourceVersion was compacted meanwhile), else after the backoff. Retries back off with
@@ -80,6 +82,20 @@ def _describe(obj: Any) -> str:
         return object_key(obj)
     except (ValueError, AttributeError):
         return "<unnamed>"
+
+
+def _unchanged_since(held: T | None, parsed: T) -> T:
+    """``parsed``, keeping ``held``'s ``changed_at`` when the object says the same as before (apart from its
+    times): an update or a re-list that repeats what was known does not make it news (objects with a
+    ``changed_at`` field, e.g. ``ClusterSummary``)."""
+    old: Any = held
+    new: Any = parsed
+    if old is None or getattr(new, "changed_at", None) is None:
+        return parsed
+    if dataclasses.replace(old, observed_at=new.observed_at, changed_at=new.changed_at) == new:
+        kept: T = dataclasses.replace(new, changed_at=old.changed_at)
+        return kept
+    return parsed
 
 
 class WatchCache(Generic[T]):
@@ -232,7 +248,7 @@ class WatchCache(Generic[T]):
         for obj in listed.items:
             parsed = self._parsed(obj, observed_at)
             if parsed is not None:
-                fresh[parsed[0]] = parsed[1]
+                fresh[parsed[0]] = _unchanged_since(self._items.get(parsed[0]), parsed[1])
         self._items = fresh
         self._aging.clear()
         self._heard_at = observed_at
@@ -289,7 +305,7 @@ class WatchCache(Generic[T]):
         else:
             parsed = self._parsed(event.object, observed_at)
             if parsed is not None:
-                self._items[parsed[0]] = parsed[1]
+                self._items[parsed[0]] = _unchanged_since(self._items.get(parsed[0]), parsed[1])
                 self._aging.discard(parsed[0])
                 self._changed(parsed[0])
             else:

@@ -61,4 +61,5 @@ def parse_cluster(obj: Mapping[str, Any], observed_at: float) -> ClusterSummary:
         allocating=_resources(summary, "allocating", complete=False),
         ready=f.condition_true(status.get("conditions"), "status.conditions", "Ready"),
         observed_at=observed_at,
+        changed_at=observed_at,
     )

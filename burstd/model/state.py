@@ -97,6 +97,10 @@ class BurstState:
     #: pool name -> time until which the pool is skipped (stock-out, failed launch, timeout)
     backoff_until: Mapping[str, float] = field(default_factory=dict)
     rebalance_requested_at: float | None = None
+    #: base cluster -> replicas of the managed workloads its Karmada resource summary counted when burstd
+    #: last moved replicas (``last_shift_at``, ``rebalance_requested_at``): a summary first seen before that
+    #: move still counts these, not the scheduler's new placement (see burstd.engine.capacity.counted)
+    replicas_in_summaries: Mapping[str, int] = field(default_factory=dict)
     bursts: int = 0
     ledger: Ledger = field(default_factory=Ledger)
     history: History = field(default_factory=History)
@@ -124,6 +128,7 @@ class BurstState:
             "provisioningSince": dict(self.provisioning_since),
             "backoffUntil": dict(self.backoff_until),
             "rebalanceRequestedAt": self.rebalance_requested_at,
+            "replicasInSummaries": dict(self.replicas_in_summaries),
             "bursts": self.bursts,
             "ledger": _ledger_dict(self.ledger),
             "history": _history_dict(self.history),
@@ -153,6 +158,7 @@ class BurstState:
             provisioning_since=_field(data, "provisioningSince", _floats, {}),
             backoff_until=_field(data, "backoffUntil", _floats, {}),
             rebalance_requested_at=_field(data, "rebalanceRequestedAt", _opt_float, None),
+            replicas_in_summaries=_field(data, "replicasInSummaries", _ints, {}),
             bursts=_field(data, "bursts", int, 0),
             ledger=_ledger(ledger),
             history=History(

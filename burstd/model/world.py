@@ -45,6 +45,11 @@ class ClusterSummary:
     allocating: Resources
     ready: bool
     observed_at: float
+    #: When burstd first saw this summary (allocatable, allocated, allocating and Ready as they are now).
+    #: Karmada's cluster status controller writes the status only when it changed, so a summary first seen
+    #: before burstd last moved replicas (a weight write, a rebalance) still counts them where they were.
+    #: None: unknown, taken as current.
+    changed_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from burstd.model.quantities import parse_duration
+from burstd.policy.spec import BurstPolicy
 from burstd.sim.demand_source import add_demand_arguments, check_demand_arguments, load_demand
 from burstd.sim.files import InputError, load_fleet, load_policy
 from burstd.sim.fleet import MAX_PEAK_REPLICAS
 from burstd.sim.runner import Decider, EngineFailed
-from burstd.sim.scenario import ScenarioError, build_scenario
+from burstd.sim.scenario import Scenario, ScenarioError, build_scenario
 from burstd.sim.trace import parse_base_replicas
 
 EXIT_INPUT = 1
@@ -104,6 +105,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_demand_arguments(parser)
 
 
+def scenario_of(args: argparse.Namespace, policy: BurstPolicy) -> Scenario:
+    """The scenario that ``simulate``'s and ``tune``'s fleet and demand arguments describe for ``policy``.
+    Raises InputError naming the file (or the Prometheus query) that cannot be used."""
+    fleet = load_fleet(args.fleet)
+    trace = load_demand(args)
+    try:
+        return build_scenario(
+            policy,
+            fleet,
+            trace,
+            peak_replicas=args.peak_replicas,
+            base_replicas=args.base_replicas,
+            provision_delay=args.provision_delay,
+            seed=args.seed,
+        )
+    except ScenarioError as exc:
+        raise InputError(f"{args.fleet or '<bundled fleet.yaml>'}: {exc}") from exc
+
+
 def run(
     args: argparse.Namespace,
     decider: Decider | None = None,
@@ -115,24 +135,9 @@ def run(
     err = err if err is not None else sys.stderr
     check_demand_arguments(args)  # usage errors first (exit 2), before reading anything
     try:
-        policy = load_policy(args.policy)
-        fleet = load_fleet(args.fleet)
-        trace = load_demand(args)
-        scenario = build_scenario(
-            policy,
-            fleet,
-            trace,
-            peak_replicas=args.peak_replicas,
-            base_replicas=args.base_replicas,
-            provision_delay=args.provision_delay,
-            seed=args.seed,
-        )
+        scenario = scenario_of(args, load_policy(args.policy))
     except InputError as exc:
         print(str(exc), file=err)
-        return EXIT_INPUT
-    except ScenarioError as exc:
-        where = args.fleet or "<bundled fleet.yaml>"
-        print(f"{where}: {exc}", file=err)
         return EXIT_INPUT
 
     from burstd.sim.report import to_json, to_table

@@ -17,12 +17,11 @@ from typing import TextIO
 
 from burstd.model.quantities import parse_percent
 from burstd.policy.spec import PolicyInvalid
-from burstd.sim.command import _base_replicas, _duration, _positive_int
-from burstd.sim.demand_source import add_demand_arguments, check_demand_arguments, load_demand
-from burstd.sim.files import BUNDLED_POLICY, InputError, data_dir, load_fleet, load_policy
+from burstd.sim.command import _base_replicas, _duration, _positive_int, scenario_of
+from burstd.sim.demand_source import add_demand_arguments, check_demand_arguments
+from burstd.sim.files import BUNDLED_POLICY, InputError, data_dir, load_policy
 from burstd.sim.front import DEFAULT_BUDGET, Caps, SplitError
 from burstd.sim.runner import EngineFailed
-from burstd.sim.scenario import ScenarioError, build_scenario
 from burstd.sim.tunables import TunableError, custom_tunables, default_tunables, parse_grid
 from burstd.sim.tune import Objective, ObjectiveKind, TuneResult, changes, tune
 
@@ -186,22 +185,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     try:
         policy = load_policy(args.policy)
         text = _policy_text(args.policy)
-        fleet = load_fleet(args.fleet)
-        trace = load_demand(args)
-        scenario = build_scenario(
-            policy,
-            fleet,
-            trace,
-            peak_replicas=args.peak_replicas,
-            base_replicas=args.base_replicas,
-            provision_delay=args.provision_delay,
-            seed=args.seed,
-        )
+        scenario = scenario_of(args, policy)
     except InputError as exc:
         print(str(exc), file=err)
-        return EXIT_INPUT
-    except ScenarioError as exc:
-        print(f"{args.fleet or '<bundled fleet.yaml>'}: {exc}", file=err)
         return EXIT_INPUT
     notes: list[str] = []
     try:

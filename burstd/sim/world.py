@@ -95,11 +95,20 @@ class WorldBuilder:
             history.pop(0)
         return r, history[0][1]
 
+    def _first_published(self, r: float) -> float:
+        """When the numbers visible at refresh ``r`` were first published: the first refresh after they
+        changed (Karmada writes a Cluster's status only when it changed); 0 for the initial numbers."""
+        since = self._history[0][0]
+        if self.lag <= 0 or since == -math.inf:
+            return r if self.lag <= 0 else 0.0
+        return (math.floor(since / self.lag) + 1) * self.lag
+
     def clusters(self, t: float) -> dict[str, ClusterSummary]:
         r, numbers = self.published(t)
         key = (r, numbers)
         if key != self._cache_key:
             observed = self.s.epoch + r
+            changed = self.s.epoch + self._first_published(r)
             self._cache = {}
             for entry in numbers:
                 resources = self._resources.get(entry)
@@ -114,7 +123,7 @@ class WorldBuilder:
                     if len(self._resources) > 4096:
                         self._resources.clear()
                     self._resources[entry] = resources
-                self._cache[entry[0]] = ClusterSummary(entry[0], *resources, True, observed)
+                self._cache[entry[0]] = ClusterSummary(entry[0], *resources, True, observed, changed)
             self._cache_key = key
         return self._cache
 

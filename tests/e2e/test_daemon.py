@@ -237,7 +237,9 @@ def test_whole_burst_lifecycle_then_sigterm(bed: Bed, tmp_path: Path) -> None:
             h.assert_capacity_never_led()
             h.assert_division_as_modelled()
             assert 2 <= peak_nodes <= fleet.pool_max_nodes
-            assert scale_ups(h.recorder.md_replicas.values) >= 1
+            # At one unchanging demand the burst is sized once: it does not grow when Karmada's summary of
+            # the base lags burstd's own weight write (it still counts the replicas moved off the base).
+            assert scale_ups(h.recorder.md_replicas.values) == 1, h.recorder.md_replicas.values
 
             reasons = {e["reason"] for e in await cloud_events(planes, fleet)}
             assert {"ScaledUp", "ScaledDown"} <= reasons, reasons

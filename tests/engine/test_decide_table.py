@@ -371,6 +371,43 @@ def test_lowered_limit_takes_nodes_from_the_least_preferred_pool() -> None:
     assert decision.state.pool_targets == {"tke-a": 10, "ack-b": 1}
 
 
+def test_a_summary_older_than_burstds_own_weight_write_does_not_grow_the_burst() -> None:
+    """Right after a weight write the scheduler's placement has moved replicas off the base, but Karmada's
+    summary of the base (refreshed every 10 s, once the pods moved) still counts them there. Read against
+    the new placement it would show the base full of other workloads and grow the cloud; read against the
+    placement it counted (kept in the state at the write), the room is unchanged."""
+    fleet = ToyFleet(policy(), demand=180)
+    for _ in range(200):
+        write = fleet.step(10.0)
+        if of(write, SetWeights):
+            break
+    else:
+        pytest.fail("no weight write")
+    at_write = fleet.history[-1][2]
+    target, nodes = write.state.target_cloud_replicas, fleet.targets()
+    assert write.state.replicas_in_summaries == {"idc-1": at_write.workloads[0].replicas_by_cluster["idc-1"]}
+    # Karmada's summary of the base as published before the write: it counts the replicas still there.
+    fleet.base_summary = replace(at_write.clusters["idc-1"], changed_at=fleet.now - 1)
+    blind_targets = []
+    for _ in range(3):
+        prev = fleet.state
+        d = fleet.step(10.0)
+        assert d.state.target_cloud_replicas == target, d.reasons
+        assert fleet.targets() == nodes
+        assert not any(r.startswith("grow:") for r in d.reasons), d.reasons
+        # The control: the same round read against the new placement finds the base full and grows.
+        world = fleet.history[-1][2]
+        assert world.workloads[0].replicas_by_cluster["idc-1"] < prev.replicas_in_summaries["idc-1"]
+        blind = decide(world, fleet.policy, replace(prev, replicas_in_summaries={}), fleet.now)
+        blind_targets.append(blind.state.target_cloud_replicas)
+    assert min(blind_targets) > target, blind_targets
+    # A summary newer than the write counts the replicas where the scheduler placed them now.
+    fleet.base_summary = None
+    d = fleet.step(10.0)
+    assert d.state.target_cloud_replicas == target
+    assert fleet.targets() == nodes
+
+
 # --- holds: stale, missing, changed by someone else ---------------------------------------------
 
 

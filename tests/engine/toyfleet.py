@@ -10,7 +10,7 @@ retiring pools and workloads, as the daemon does)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hypothesis import settings
@@ -144,6 +144,9 @@ class ToyFleet:
     extra_weights: dict[str, dict[str, int]] = field(default_factory=dict)
     #: the policy as the files have it: each decision is then made on ``effective(files, state)``
     files: BurstPolicy | None = None
+    #: when set, the base's resource summary as Karmada last published it (a status that lags the pods);
+    #: else the live one
+    base_summary: ClusterSummary | None = None
 
     def __post_init__(self) -> None:
         self._pools()
@@ -284,6 +287,8 @@ class ToyFleet:
                 stock_out=p.name in self.stock_out,
                 price_per_node_hour=self.quotes.get(p.name),
             )
+        if self.base_summary is not None:
+            base = replace(self.base_summary, observed_at=seen)
         return World({"idc-1": base}, (workload, *more), pools, budget=self.budget)
 
     def apply(self, action: Action) -> None:

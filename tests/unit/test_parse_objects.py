@@ -767,6 +767,7 @@ def test_cluster_parser_keeps_its_messages() -> None:
     }
     got = parse_cluster(obj, T0)
     assert (got.allocatable, got.allocated, got.ready) == (Resources(8, 32 * GI), Resources(2, 0), True)
+    assert got.changed_at == got.observed_at == T0  # first heard now (the watch cache keeps it on repeats)
     with pytest.raises(ValueError, match=r"status\.resourceSummary\.allocatable\.memory is missing"):
         parse_cluster(edit(obj, "status.resourceSummary.allocatable.memory", DELETE), T0)
     with pytest.raises(TypeError, match=r"status\.resourceSummary\.allocated\.cpu must be a quantity"):

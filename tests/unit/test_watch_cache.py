@@ -490,3 +490,40 @@ def test_watch_timeout_out_of_range_is_a_clear_settings_error(
     assert message.startswith(f"{config}:2:"), message
     assert "watchTimeout: must be between 1s and 1h" in message
     assert expected in message
+
+
+# ------------------------------------------------------------------- when a cluster summary last changed
+
+
+def test_a_summary_keeps_when_it_changed_across_repeats_and_re_lists() -> None:
+    """Karmada writes a Cluster's status only when it changed: an update or a re-list that repeats the
+    summary is not news (``changed_at`` stays), a different summary is (``changed_at`` moves)."""
+
+    async def main() -> None:
+        sim = Sim()
+        kube = FakeKube(sim, [healthy(1.0)])
+        cache = new_cache(sim, kube)
+        await cache.relist()
+        first = cache.fresh_items()["a"]
+        assert first.changed_at == T0
+
+        sim.advance(10)  # the same summary again, at a new resourceVersion (a label changed, say)
+        cache.handle(WatchEvent(EventType.MODIFIED, cluster("a", "11")))
+        sim.advance(10)
+        await cache.relist()
+        again = cache.fresh_items()["a"]
+        assert (again.changed_at, again.observed_at) == (T0, T0 + 20)
+
+        sim.advance(10)  # the pods moved: the summary's allocated CPU changed
+        cache.handle(WatchEvent(EventType.MODIFIED, cluster("a", "12", cpu="2")))
+        moved = cache.fresh_items()["a"]
+        assert (moved.allocated.cpu, moved.changed_at) == (2.0, T0 + 30)
+
+        sim.advance(10)  # a malformed update keeps the last good summary and when it changed
+        broken = cluster("a", "13")
+        broken["status"]["resourceSummary"]["allocatable"] = {"cpu": "64"}
+        cache.handle(WatchEvent(EventType.MODIFIED, broken))
+        kept = cache.fresh_items()["a"]
+        assert (kept.allocated.cpu, kept.changed_at, kept.observed_at) == (2.0, T0 + 30, T0 + 30)
+
+    asyncio.run(main())
