@@ -21,7 +21,6 @@ from __future__ import annotations
 import codecs
 import copy
 import os
-import re
 import shutil
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -29,23 +28,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
 from ruamel.yaml import YAML
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.nodes import MappingNode, ScalarNode
 
 from burstd.policy.loader import DOCUMENT_PATH, FILE_PATH, Diagnostic, PolicyFileError, load_text
-from burstd.policy.spec import Loc, Problem
-from burstd.policy.yamlscalar import Value, printable, render_string, render_value, string_styles
+from burstd.policy.spec import Loc
+from burstd.policy.yamlpath import PathError, format_path, parse_path, read_path
+from burstd.policy.yamlscalar import Value, printable, render_value, string_styles
+from burstd.policy.yamlsplice import Refused, Spot, find_spot, format_entry, pair_end
 from burstd.policy.yamlvalues import NotUtf8, decode_utf8, os_reason, plain
 
 __all__ = [
     "HEADER_WIDTH",
-    "PathError",
     "PolicyRewriteError",
     "Value",
-    "format_path",
-    "parse_path",
-    "read_path",
     "rewrite_file",
     "rewrite_policy",
 ]
@@ -54,10 +50,6 @@ __all__ = [
 HEADER_WIDTH = 110
 
 _MAX_VALUES = 100_000
-_KEY = r"[A-Za-z0-9_-]+"
-_PATH_TOKEN = re.compile(
-    rf"(?P<dot>^|\.)(?P<key>{_KEY})|\[(?P<index>\d+)\]|\['(?P<single>[^']*)'\]|\[\"(?P<double>[^\"]*)\"\]"
-)
 #: a rank before any other (a value replaced where keys are added too, e.g. an empty ``key:``)
 _FIRST = 1 << 30
 
@@ -67,85 +59,6 @@ class PolicyRewriteError(PolicyFileError):
 
     A :class:`~burstd.policy.loader.PolicyFileError`, so the command line reports it like any invalid
     policy (exit code 1, no traceback)."""
-
-
-class PathError(LookupError):
-    """A path that is malformed or leads nowhere in the data given to :func:`read_path`."""
-
-
-# ------------------------------------------------------------------------------------------------ paths
-
-
-def parse_path(path: str) -> Loc:
-    """``spec.triggers.scaleOut.any[0].above`` as ``("spec", "triggers", "scaleOut", "any", 0, "above")``.
-
-    Keys are separated by dots; ``[i]`` indexes a list; ``['key']`` names a key with other characters
-    (``metadata.annotations['burstd.io/owner']``), as the policy loader writes field paths."""
-    parts: list[str | int] = []
-    at = 0
-    while at < len(path):
-        match = _PATH_TOKEN.match(path, at)
-        if match is None or (match.group("key") is not None and match.group("dot") == "" and at != 0):
-            raise PathError(
-                f"malformed path {path!r} at character {at + 1}: expected keys separated by dots, "
-                "list indexes as [0] and other keys as ['key'] (e.g. spec.triggers.scaleOut.any[0].above)"
-            )
-        if match.group("key") is not None:
-            parts.append(match.group("key"))
-        elif match.group("index") is not None:
-            parts.append(int(match.group("index")))
-        else:
-            parts.append(
-                match.group("single") if match.group("single") is not None else match.group("double")
-            )
-        at = match.end()
-    if not parts:
-        raise PathError("empty path: expected e.g. spec.burst.headroom")
-    return tuple(parts)
-
-
-def format_path(loc: Loc) -> str:
-    """The path as the policy loader writes it (the inverse of :func:`parse_path`)."""
-    return Problem(loc, "").path
-
-
-def read_path(data: Any, path: str | Loc) -> Any:
-    """The value at ``path`` in a parsed policy.
-
-    ``data`` is a loaded YAML document (dicts and lists: the value as written, e.g. ``"10%"``) or a
-    :class:`~burstd.policy.spec.BurstPolicy` (the parsed value with defaults filled in, e.g. ``0.1``;
-    keys are the YAML names). Raises :class:`PathError` naming the path when it leads nowhere."""
-    loc = parse_path(path) if isinstance(path, str) else tuple(path)
-    node = data
-    for depth, part in enumerate(loc):
-        where = format_path(loc[: depth + 1])
-        if isinstance(node, BaseModel) and isinstance(part, str):
-            fields = type(node).model_fields
-            name = next((n for n, f in fields.items() if part in (n, f.alias)), None)
-            if name is None:
-                raise PathError(f"{where}: no such field")
-            node = getattr(node, name)
-        elif isinstance(node, Mapping) and isinstance(part, str):
-            if part not in node:
-                raise PathError(f"{where}: no such key")
-            node = node[part]
-        elif isinstance(node, Sequence) and not isinstance(node, str) and isinstance(part, int):
-            if not 0 <= part < len(node):
-                raise PathError(f"{where}: index out of range (the list has {len(node)} items)")
-            node = node[part]
-        else:
-            raise PathError(f"{where}: {format_path(loc[:depth]) or 'the document'} is {_kind(node)}")
-    return node
-
-
-def _kind(value: Any) -> str:
-    if value is None or (isinstance(value, ScalarNode) and str(value.tag).endswith(":null")):
-        return "empty"
-    if isinstance(value, Mapping | BaseModel | MappingNode):
-        return "a mapping"
-    if isinstance(value, SequenceNode) or (isinstance(value, Sequence) and not isinstance(value, str)):
-        return "a list"
-    return "a single value"
 
 
 # ------------------------------------------------------------------------------------------ public API
@@ -236,24 +149,10 @@ def rewrite_file(
 
 
 @dataclass(frozen=True, slots=True)
-class _Spot:
-    #: the scalar to replace, or the mapping to add ``missing`` to
-    node: Node
-    #: the keys to add below ``node``: () when the value exists
-    missing: tuple[str, ...]
-    #: whether ``node`` sits inside a ``{...}`` or ``[...]`` collection
-    flow: bool
-    #: the text to replace (start, end): the scalar, or the place after the colon of an empty value
-    span: tuple[int, int] = (0, 0)
-    #: where to point at in the input: ``node``, or the key of an empty value
-    where: Node | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class _Edit:
     loc: Loc
     value: Value
-    spot: _Spot
+    spot: Spot
 
     @property
     def line(self) -> int:
@@ -263,14 +162,6 @@ class _Edit:
     @property
     def col(self) -> int:
         return int((self.spot.where or self.spot.node).start_mark.column) + 1
-
-
-class _Refused(Exception):
-    def __init__(self, node: Node, message: str) -> None:
-        super().__init__(message)
-        self.line = int(node.start_mark.line) + 1
-        self.col = int(node.start_mark.column) + 1
-        self.message = message
 
 
 def _problem(source: str, loc: Loc | str, line: int, col: int, message: str) -> PolicyRewriteError:
@@ -318,8 +209,8 @@ def _plan(
             )
             continue
         try:
-            spot = _find(text, root, loc, create_parents)
-        except _Refused as refused:
+            spot = find_spot(text, root, loc, create_parents)
+        except Refused as refused:
             problems.append(Diagnostic(source, refused.line, refused.col, format_path(loc), refused.message))
             continue
         edits.append(_Edit(loc, value, spot))
@@ -349,68 +240,6 @@ def _policy_node(text: str) -> MappingNode:
         ):
             return node
     raise AssertionError("no BurstPolicy document")  # pragma: no cover - checked by _check_input
-
-
-def _find(text: str, root: MappingNode, loc: Loc, create_parents: bool) -> _Spot:
-    node: Node = root
-    key: Node | None = None
-    flow = False
-    for depth, part in enumerate(loc):
-        here = format_path(loc[:depth]) or "the document"
-        if node.anchor is not None:
-            raise _Refused(
-                node,
-                f"{here} has the YAML anchor &{node.anchor}, so other places share it; "
-                "edit it by hand or remove the anchor",
-            )
-        flow = flow or bool(getattr(node, "flow_style", False))
-        if isinstance(part, str):
-            if not isinstance(node, MappingNode):
-                raise _Refused(node, f"{here} is {_kind(node)}, not a mapping with key {part!r}")
-            key, child = next(
-                ((k, v) for k, v in node.value if isinstance(k, ScalarNode) and k.value == part), (None, None)
-            )
-            if child is None:
-                if any(isinstance(k, ScalarNode) and str(k.tag).endswith(":merge") for k, _ in node.value):
-                    raise _Refused(
-                        node,
-                        f"{here} takes keys from a YAML merge (<<), so {format_path(loc[: depth + 1])} may "
-                        "come from a mapping other places share; edit it by hand",
-                    )
-                rest = loc[depth:]
-                if len(rest) == 1 or (create_parents and all(isinstance(p, str) for p in rest)):
-                    return _Spot(node, tuple(str(p) for p in rest), flow)
-                raise _Refused(
-                    node,
-                    f"{format_path(loc[: depth + 1])} does not exist, so there is no mapping to add "
-                    f"{format_path(loc)} to; add it to the file first",
-                )
-            node = child
-        else:
-            if not isinstance(node, SequenceNode):
-                raise _Refused(node, f"{here} is {_kind(node)}, not a list")
-            if part >= len(node.value):
-                raise _Refused(
-                    node, f"index {part} is out of range: {here} has {len(node.value)} items (from [0])"
-                )
-            key, node = None, node.value[part]
-    if not isinstance(node, ScalarNode):
-        raise _Refused(node, f"is {_kind(node)}; only single values (a string, number or boolean) are set")
-    if node.anchor is not None:
-        raise _Refused(
-            node, f"the value has the YAML anchor &{node.anchor} or is an alias of it; edit it by hand"
-        )
-    if node.style in ("|", ">"):
-        raise _Refused(node, "the value is a block scalar (| or >); write it on one line first")
-    if text.startswith("!", int(node.start_mark.index)):
-        raise _Refused(node, "the value has an explicit YAML tag (!...); edit it by hand")
-    start, end = int(node.start_mark.index), int(node.end_mark.index)
-    if start == end:  # an empty value: its marks point at whatever follows; write it after the colon
-        if key is None:
-            raise _Refused(node, "the list item is empty; write a value in the file first")
-        start = end = text.index(":", int(key.end_mark.index)) + 1
-        return _Spot(node, (), flow, (start, end), key)
-    return _Spot(node, (), flow, (start, end))
 
 
 # ------------------------------------------------------------------------------------------ splicing
@@ -450,15 +279,15 @@ def _splice(text: str, root: MappingNode, edits: Sequence[_Edit], policy: Any) -
         tree: dict[str, Any] = {}
         for edit in group:
             _assign(tree, edit.spot.missing, edit.value)
-        entry = _entry(tree, styles, flow)
+        entry = format_entry(tree, styles, flow)
         if parent.flow_style:
             first = not parent.value and id(parent) not in filled
             filled.add(id(parent))
-            at = _pair_end(text, *parent.value[-1]) if parent.value else int(parent.end_mark.index) - 1
+            at = pair_end(text, *parent.value[-1]) if parent.value else int(parent.end_mark.index) - 1
             splices.append((at, at, 0, order, entry if first else ", " + entry))
             continue
         indent = int(parent.value[0][0].start_mark.column)
-        last = _pair_end(text, *parent.value[-1])
+        last = pair_end(text, *parent.value[-1])
         line_end = text.find("\n", max(last - 1, 0))
         if line_end == -1:
             line_end = len(text)
@@ -480,38 +309,6 @@ def _unchanged(current: Any, value: Value) -> bool:
     if isinstance(value, str) or isinstance(current, str):
         return isinstance(current, str) and isinstance(value, str) and current == value
     return isinstance(current, int | float) and bool(current == value)
-
-
-def _content_end(text: str, node: Node) -> int:
-    """Where the text of ``node`` ends: its last character for a scalar or a ``{...}``/``[...]``
-    collection, the end of its last entry for a block collection (whose own end mark lies past the
-    comments and blank lines that follow it)."""
-    if isinstance(node, MappingNode) and not node.flow_style and node.value:
-        return _pair_end(text, *node.value[-1])
-    if isinstance(node, SequenceNode) and not node.flow_style and node.value:
-        return _content_end(text, node.value[-1])
-    return int(node.end_mark.index)
-
-
-def _pair_end(text: str, key: Node, value: Node) -> int:
-    """Where a ``key: value`` entry ends; after the colon when the value is empty (an empty value's
-    marks point at whatever follows it)."""
-    if isinstance(value, ScalarNode) and value.start_mark.index == value.end_mark.index:
-        return text.index(":", int(key.end_mark.index)) + 1
-    return _content_end(text, value)
-
-
-def _entry(tree: Mapping[str, Any], styles: Mapping[str, str], flow: bool) -> str:
-    """``key: value`` for the one key of ``tree``, its value a ``{...}`` mapping when it is a tree."""
-    [(key, value)] = tree.items()
-    return f"{render_string(key, '', flow)}: {_flow_value(value, styles, flow)}"
-
-
-def _flow_value(value: Any, styles: Mapping[str, str], flow: bool) -> str:
-    if not isinstance(value, dict):
-        return render_value(value, None, styles, flow)
-    pairs = (f"{render_string(k, '', True)}: {_flow_value(v, styles, True)}" for k, v in value.items())
-    return "{" + ", ".join(pairs) + "}"
 
 
 # ------------------------------------------------------------------------------------------ header

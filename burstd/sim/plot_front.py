@@ -13,7 +13,7 @@ from typing import Any
 
 from burstd.sim import plot_style as style
 from burstd.sim.front import Baselines, Point, pareto
-from burstd.sim.plot import trace_label
+from burstd.sim.plot_data import trace_label
 from burstd.sim.tune import TuneResult
 
 

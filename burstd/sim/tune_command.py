@@ -251,7 +251,7 @@ def _policy_text(path: str | None) -> str:
 def _write(result: TuneResult, text: str, source: str, output: str, err: TextIO) -> int:
     from burstd.policy.loader import PolicyFileError
     from burstd.policy.rewrite import rewrite_policy
-    from burstd.sim.plot import trace_label
+    from burstd.sim.plot_data import trace_label
 
     assert result.chosen is not None
     assert result.objective is not None

@@ -20,7 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from burstd.sim.metrics import RunResult, Timeline, result_from
-from burstd.sim.plot import PlotSpec, build_figure, bursts, envelope, plot, shortfall, trace_label
+from burstd.sim.plot import build_figure, plot
+from burstd.sim.plot_data import PlotSpec, bursts, envelope, shortfall, trace_label
 from burstd.sim.simulate import simulate
 
 from .scenarios import follow_demand, scenario

@@ -14,17 +14,9 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from burstd.policy.loader import PolicyFileError, load_text, locate
-from burstd.policy.rewrite import (
-    PathError,
-    PolicyRewriteError,
-    Value,
-    format_path,
-    parse_path,
-    read_path,
-    rewrite_file,
-    rewrite_policy,
-)
+from burstd.policy.rewrite import PolicyRewriteError, Value, rewrite_file, rewrite_policy
 from burstd.policy.spec import BurstPolicy
+from burstd.policy.yamlpath import PathError, format_path, parse_path, read_path
 from burstd.policy.yamlvalues import plain
 
 ROOT = Path(__file__).resolve().parents[2]
