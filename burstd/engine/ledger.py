@@ -82,28 +82,36 @@ def accrue(
     if now <= start:
         return replace(ledger, burst=burst) if burst is not ledger.burst else ledger
     elapsed = now - start
-    node_seconds = dict(ledger.node_seconds)
-    totals = dict(ledger.pools)
-    in_burst = dict(burst.pools) if burst is not None else {}
-    cost = ledger.cost
+    # Charges in pool-name order (the running cost is a float sum: its order is part of the answer).
+    charges: list[tuple[str, float, float | None]] = []
     seen: dict[str, int] = {}
-    for name in sorted({*pools, *ledger.seen}):
+    previous = ledger.seen
+    for name in sorted({*pools, *previous}):
         pool = pools.get(name)
         if pool is None:
             if name not in currencies:
                 continue  # gone from the policy and the world
-            count = ledger.seen[name]
+            count = previous[name]
             secs = count * elapsed
         else:
             count = _count(pool)
             secs, existed = _charged(pool, start, now)
-            secs += max(0, ledger.seen.get(name, 0) - existed) * elapsed  # seen last time, gone now
+            secs += max(0, previous.get(name, 0) - existed) * elapsed  # seen last time, gone now
         if count > 0:
             seen[name] = count
         if secs <= 0.0:
             continue
         price = prices.get(name)
-        amount = secs / 3600.0 * price if price is not None and math.isfinite(price) else None
+        charges.append(
+            (name, secs, secs / 3600.0 * price if price is not None and math.isfinite(price) else None)
+        )
+    if not charges:  # nothing billed in the interval: the totals stand
+        return Ledger(ledger.node_seconds, ledger.cost, now, ledger.pools, seen, burst, ledger.bursts)
+    node_seconds = dict(ledger.node_seconds)
+    totals = dict(ledger.pools)
+    in_burst = dict(burst.pools) if burst is not None else {}
+    cost = ledger.cost
+    for name, secs, amount in charges:
         currency = currencies.get(name, "")
         node_seconds[name] = node_seconds.get(name, 0.0) + secs
         totals[name] = _add(totals.get(name), secs, amount, currency)
@@ -117,7 +125,7 @@ def accrue(
         accounted_until=now,
         pools=totals,
         seen=seen,
-        burst=None if burst is None else replace(burst, pools=in_burst),
+        burst=None if burst is None else BurstRecord(burst.start, burst.end, in_burst),
         bursts=ledger.bursts,
     )
 
@@ -155,13 +163,17 @@ def _count(pool: PoolState) -> int:
 def _charged(pool: PoolState, start: float, now: float) -> tuple[float, int]:
     """Node-seconds in ``(start, now]`` of the nodes the pool shows now, and how many of them existed at
     ``start`` (a node the pool counts but does not list is taken to have existed)."""
-    unlisted = _count(pool) - len(pool.machines)
+    machines = pool.machines
+    unlisted = _count(pool) - len(machines)
     secs = unlisted * (now - start)
     existed = unlisted
-    for machine in pool.machines:
-        secs += now - min(now, max(start, machine.created_at))
-        if machine.created_at <= start:
+    for machine in machines:
+        created = machine.created_at
+        if created <= start:
+            secs += now - start
             existed += 1
+        elif created < now:
+            secs += now - created
     return secs, existed
 
 

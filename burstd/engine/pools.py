@@ -38,8 +38,12 @@ def price_of(spec: PoolSpec, state: PoolState | None) -> float | None:
 
 def known_prices(pools: Sequence[PoolSpec], states: Mapping[str, PoolState]) -> dict[str, float]:
     """``price_of`` each pool that has a price (an unpriced pool is left out, never priced 0)."""
-    prices = {p.name: price_of(p, states.get(p.name)) for p in pools}
-    return {name: price for name, price in prices.items() if price is not None}
+    out: dict[str, float] = {}
+    for p in pools:
+        price = price_of(p, states.get(p.name))
+        if price is not None:
+            out[p.name] = price
+    return out
 
 
 def preference(policy: BurstPolicy, pools: Mapping[str, PoolState]) -> list[PoolSpec]:
@@ -76,26 +80,28 @@ def allocate(
     """
     ceilings = ceilings or {}
     targets = {p.name: max(p.nodes.min, min(p.nodes.max, current.get(p.name, p.nodes.min))) for p in order}
-
-    def capacity() -> int:
-        return sum(targets[p] * per_node[p] for p in targets)
+    # Running totals of ``targets``: every change below updates them with it.
+    nodes = sum(targets.values())
+    capacity = sum(n * per_node[p] for p, n in targets.items())
 
     # Shrink first when over the wanted size (least preferred pools first).
     for pool in reversed(order):
-        spare_nodes = sum(targets.values()) - want_nodes
+        spare_nodes = nodes - want_nodes
         rpn = per_node[pool.name]
         room = targets[pool.name] - pool.nodes.min
         if spare_nodes <= 0 or room <= 0:
             continue
-        spare_replicas = capacity() - want_replicas
+        spare_replicas = capacity - want_replicas
         by_capacity = spare_replicas // rpn if rpn > 0 else room
         drop = min(room, spare_nodes, max(0, by_capacity))
         targets[pool.name] -= drop
+        nodes -= drop
+        capacity -= drop * rpn
     capped: str | None = None
     # Grow into preferred pools.
     for pool in order:
-        missing_replicas = want_replicas - capacity()
-        missing_nodes = want_nodes - sum(targets.values())
+        missing_replicas = want_replicas - capacity
+        missing_nodes = want_nodes - nodes
         if missing_replicas <= 0 and missing_nodes <= 0:
             break
         rpn = per_node[pool.name]
@@ -107,44 +113,54 @@ def allocate(
         if ceiling is not None and targets[pool.name] + add > ceiling:
             add = max(0, ceiling - targets[pool.name])
             capped = capped or f"cloud quota (pool {pool.name} has room for {ceiling} nodes)"
-        add, why = _within_limits(add, targets, prices, pool.name, limits)
+        add, why = _within_limits(add, nodes, targets, prices, pool.name, limits)
         capped = capped or why
         targets[pool.name] += add
+        nodes += add
+        capacity += add * rpn
     else:
-        if want_replicas > capacity() or want_nodes > sum(targets.values()):
+        if want_replicas > capacity or want_nodes > nodes:
             unusable = [p.name for p in order if not usable.get(p.name, False)]
             capped = capped or (
                 f"pool capacity (pools not usable now: {', '.join(unusable)}; the others are at their max)"
                 if unusable
                 else "pool capacity (every usable pool is at its max)"
             )
-    if want_replicas > capacity() and capped is None:
+    if want_replicas > capacity and capped is None:
         capped = "pool capacity (no usable pool has room)"
     # A lowered limit takes nodes away from the least preferred pools.
-    for pool in reversed(order):
-        over = _over_limit(targets, prices, limits)
-        if over <= 0:
-            break
-        drop = min(over, targets[pool.name] - pool.nodes.min)
-        targets[pool.name] -= max(drop, 0)
+    if limits.max_nodes is not None or limits.max_hourly_cost is not None:
+        for pool in reversed(order):
+            over = _over_limit(targets, prices, limits)
+            if over <= 0:
+                break
+            drop = min(over, targets[pool.name] - pool.nodes.min)
+            targets[pool.name] -= max(drop, 0)
     return Allocation(targets, capped)
 
 
 def _within_limits(
-    add: int, targets: Mapping[str, int], prices: Mapping[str, float], pool: str, limits: Limits
+    add: int,
+    total: int,
+    targets: Mapping[str, int],
+    prices: Mapping[str, float],
+    pool: str,
+    limits: Limits,
 ) -> tuple[int, str | None]:
+    """``add`` nodes to ``pool``, lowered to what the limits allow; ``total`` is the sum of ``targets``."""
     why: str | None = None
-    total = sum(targets.values())
     if limits.max_nodes is not None and total + add > limits.max_nodes:
         add = max(0, limits.max_nodes - total)
         why = f"max cloud nodes ({limits.max_nodes})"
-    if limits.max_hourly_cost is not None and add > 0:
+    if limits.max_hourly_cost is None:
+        return add, why
+    if add > 0:
         unpriced = sorted(p for p, n in targets.items() if (n > 0 or p == pool) and p not in prices)
         if unpriced:
             # The spend cannot be known, so it cannot be shown to stay within the limit.
             return 0, f"max hourly cost ({limits.max_hourly_cost:g}; no price for {', '.join(unpriced)})"
     price = prices.get(pool, 0.0)
-    if limits.max_hourly_cost is not None and price > 0:
+    if price > 0:
         spend = sum(n * prices.get(p, 0.0) for p, n in targets.items())
         affordable = math.floor((limits.max_hourly_cost - spend) / price + 1e-9)
         if add > affordable:

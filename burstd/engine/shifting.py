@@ -61,16 +61,14 @@ def shift(
     by_key = {w.key: w for w in world.workloads}
     keys = list(statics(policy).keys)
     # What the weights send to the cloud now, at today's demand (not at the demand they were written for).
-    current = {
-        k: current_share(
-            by_key[k].desired_replicas,
-            state.weights.get(k),
-            cloud,
-            sum(n for c, n in by_key[k].replicas_by_cluster.items() if c in cloud),
-            descending=by_key[k].ties_descending,
+    current: dict[str, int] = {}
+    for k in keys:
+        wl, written = by_key[k], state.weights.get(k)
+        # What is observed there counts only while burstd has written no weights.
+        observed = 0 if written else sum(n for c, n in wl.replicas_by_cluster.items() if c in cloud)
+        current[k] = current_share(
+            wl.desired_replicas, written, cloud, observed, descending=wl.ties_descending
         )
-        for k in keys
-    }
 
     def stay(share: int, settled: bool) -> Shift:
         """No move: the weights stay as written."""
@@ -87,14 +85,13 @@ def shift(
     share = sum(current.values())
     replicas = demand.replicas
     capacity = sum(ready.values())
-    listed = any(c in cloud for k in keys for c in state.weights.get(k, {}))
     retiring = [
         k
         for k in keys
         if k in state.retiring_workloads
         and (current[k] > 0 or any(c in cloud for c in state.weights.get(k, {})))
     ]
-    if desired == 0 and share == 0 and listed:
+    if desired == 0 and share == 0 and any(c in cloud for k in keys for c in state.weights.get(k, {})):
         # Nothing may go to the cloud: take the cloud clusters out of the weights, even at 0 replicas,
         # so that returning demand does not land on nodes that are gone.
         weights, shifted = _write(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -48,29 +49,71 @@ def evaluate(
     results: list[bool] = []
     wake: float | None = None
     seen: list[tuple[Condition, float | None, float | None]] = []
-    for i, cond in enumerate(group.conditions):
-        key = f"{prefix}.{group.mode}[{i}]"
-        sample = signals.get(cond.signal_id)
+    mode, checks = _checks(prefix, group)
+    for check in checks:
+        cond = check.cond
+        sample = signals.get(check.signal_id)
         if sample is None or now - sample.observed_at > max_age:
-            stale.append(cond.signal or cond.promql or "?")
+            stale.append(check.name)
             results.append(False)
             seen.append((cond, None, None))
             continue
-        if not cond.met(sample.value):
+        value = sample.value
+        if not (value > check.above if check.above is not None else value < check.below):
             results.append(False)
-            seen.append((cond, sample.value, None))
+            seen.append((cond, value, None))
             continue
-        start = previous.get(key, now)
-        since[key] = start
+        start = previous.get(check.key, now)
+        since[check.key] = start
         held_for = now - start
         ok = held_for >= cond.for_
         results.append(ok)
         if not ok:
             due = start + cond.for_
             wake = due if wake is None else min(wake, due)
-        seen.append((cond, sample.value, held_for))
-    held = any(results) if group.mode == "any" else all(results)
+        seen.append((cond, value, held_for))
+    held = any(results) if mode == "any" else all(results)
     return GroupResult(held, tuple(stale), since, wake, tuple(seen))
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """What :func:`evaluate` reads of one condition, worked out once per condition group."""
+
+    cond: Condition
+    key: str  # its timer's key in ``holding_since``
+    signal_id: str
+    name: str  # how a stale signal is named
+    above: float | None
+    below: float  # used only when ``above`` is None
+
+
+_CHECKS: dict[tuple[str, int], tuple[ConditionGroup, str, tuple[_Check, ...]]] = {}
+
+
+def _checks(prefix: str, group: ConditionGroup) -> tuple[str, tuple[_Check, ...]]:
+    """The group's mode and its conditions' checks. Policies are frozen, so the answer for one group
+    object never changes; the cache keeps the group alive with its entry, so an id is never reused while
+    cached."""
+    hit = _CHECKS.get((prefix, id(group)))
+    if hit is not None and hit[0] is group:
+        return hit[1], hit[2]
+    mode = group.mode
+    checks = tuple(
+        _Check(
+            cond,
+            f"{prefix}.{mode}[{i}]",
+            cond.signal_id,
+            cond.signal or cond.promql or "?",
+            cond.above,
+            cond.below if cond.below is not None else math.nan,
+        )
+        for i, cond in enumerate(group.conditions)
+    )
+    if len(_CHECKS) >= 256:
+        _CHECKS.clear()
+    _CHECKS[(prefix, id(group))] = (group, mode, checks)
+    return mode, checks
 
 
 def _label(cond: Condition) -> str:
