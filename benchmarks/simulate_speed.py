@@ -14,9 +14,14 @@ For each: the burstd run alone with each decider (engine calls, time, the engine
 reactive and oracle runs alone, and the whole three-way simulation with the engine. Also the same burstd
 run with the daemon's old 60 s tick forced on (``BurstdRun(tick=60)``), as the simulator ran before it
 called the engine only on input changes, with ``--old-tick``. ``--profile`` prints the top entries of a cProfile of the
-engine's burstd run on the hourly trace. Run from the repository root:
+engine's burstd run on the hourly trace.
 
-    python benchmarks/simulate_speed.py [--repeat N] [--only 1-minute|hourly] [--old-tick] [--profile]
+``--floor`` adds a lower bound on any correct engine: a decider that does only the work every evaluation
+must do (see :func:`floor`) and then holds, timed beside the no-op decider on the same calls (both hold,
+so the simulator calls them at the same moments). Its ratio to the no-op is the least the engine/no-op
+ratio could be. Run from the repository root:
+
+    python benchmarks/simulate_speed.py [--repeat N] [--only 1-minute|hourly] [--old-tick] [--profile] [--floor]
 """
 
 from __future__ import annotations
@@ -30,11 +35,17 @@ import pstats
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from burstd.engine.capacity import base_room, builtin_signals, demand_of
+from burstd.engine.forecast import keep_for, record
+from burstd.engine.ledger import accrue, currencies_of
+from burstd.engine.pools import known_prices
+from burstd.engine.triggers import evaluate
 from burstd.model.actions import Hold
 from burstd.model.decision import Decision
 from burstd.model.state import BurstState
@@ -55,6 +66,42 @@ T = TypeVar("T")
 
 def hold(world: World, policy: BurstPolicy, state: BurstState, now: float) -> Decision:
     return Decision(state, (Hold("benchmark baseline"),), (), None)
+
+
+def floor(world: World, policy: BurstPolicy, state: BurstState, now: float) -> Decision:
+    """What every evaluation of a correct engine must do, with the engine's own functions, then a Hold:
+    aggregate the demand, record it in the demand history (stabilization window, forecast), charge the
+    cost ledger for the interval, compute the built-in signals and evaluate both trigger groups on them,
+    and save the next state. No sizing, allocation, shift, scaling or phase. No ``wake_at`` (as the no-op
+    decider: the simulator calls both at the same moments)."""
+    spec = policy.spec
+    pools = spec.burst.pools
+    ledger = accrue(
+        state.ledger,
+        world.pools,
+        known_prices(pools, world.pools),
+        now,
+        currencies_of(pools),
+        state.burst_started_at,
+    )
+    demand = demand_of(world, policy)
+    if demand is None:
+        return Decision(replace(state, ledger=ledger), (Hold("not observed"),), (), None)
+    history = record(
+        state.history,
+        now,
+        float(demand.replicas),
+        keep_for(spec.predictive, spec.drain.stabilization_window),
+        running_sums=spec.predictive.enabled,
+    )
+    room = base_room(world, policy, demand)
+    signals = {**world.signals, **builtin_signals(world, policy, demand, room)}
+    max_age = spec.safety.signal_max_age
+    out = evaluate("scaleOut", spec.triggers.scale_out, signals, state.holding_since, now, max_age)
+    inn = evaluate("scaleIn", spec.triggers.scale_in, signals, state.holding_since, now, max_age)
+    holding = {**out.holding_since, **inn.holding_since}
+    new_state = replace(state, ledger=ledger, history=history, holding_since=holding)
+    return Decision(new_state, (Hold("benchmark floor"),), (), None)
 
 
 def cpu_model() -> str:
@@ -92,7 +139,9 @@ def burstd_run(scenario: Scenario, decider: Decider, tick: float | None = None) 
     return lambda: BurstdRun(scenario, decider, tick=tick).run()
 
 
-def measure(name: str, scenario: Scenario, repeat: int, decide: Decider, old_tick: bool) -> None:
+def measure(
+    name: str, scenario: Scenario, repeat: int, decide: Decider, old_tick: bool, with_floor: bool
+) -> None:
     print(
         f"\n{name}: {scenario.trace.name}, {len(scenario.trace.times):,} samples, {scenario.end / 86400:g} days"
     )
@@ -101,6 +150,9 @@ def measure(name: str, scenario: Scenario, repeat: int, decide: Decider, old_tic
     engine_s, real = best_of(repeat, burstd_run(scenario, decide))
     rows.append(("burstd run, no-op decider", noop_s, noop.details["decide_calls"]))
     rows.append(("burstd run, real engine", engine_s, real.details["decide_calls"]))
+    if with_floor:
+        floor_s, floored = best_of(repeat, burstd_run(scenario, floor))
+        rows.append(("burstd run, floor decider (--floor)", floor_s, floored.details["decide_calls"]))
     if old_tick:
         tick_s, ticked = best_of(1, burstd_run(scenario, decide, LEGACY_TICK_S))
         rows.append(
@@ -124,6 +176,12 @@ def measure(name: str, scenario: Scenario, repeat: int, decide: Decider, old_tic
         f"{(engine_s - noop_s) / max(calls, 1) * 1e6:.0f} us per engine call above the no-op; "
         f"{noop_s / max(noop.details['decide_calls'], 1) * 1e6:.0f} us per no-op call"
     )
+    if with_floor:
+        print(
+            f"  ratio floor/no-op (same calls): {floor_s / noop_s:.2f}x; "
+            f"{(floor_s - noop_s) / max(floored.details['decide_calls'], 1) * 1e6:.0f} us per floor call "
+            "above the no-op"
+        )
     if old_tick:
         print(
             f"  old tick / now: {tick_s / engine_s:.1f}x the time, "
@@ -152,6 +210,11 @@ def main() -> int:
     parser.add_argument(
         "--old-tick", action="store_true", help="also time one run with the old 60 s tick (slow: minutes)"
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time the floor decider: only the work every evaluation must do (a lower bound)",
+    )
     args = parser.parse_args()
 
     from burstd.engine import decide
@@ -174,7 +237,7 @@ def main() -> int:
     }
     for name, make in scenarios.items():
         if args.only in (None, name):
-            measure(name, make(), args.repeat, decide, args.old_tick)
+            measure(name, make(), args.repeat, decide, args.old_tick, args.floor)
     if args.profile:
         profile(scenarios["hourly"](), decide, 25)
     return 0
