@@ -26,6 +26,7 @@ from burstd.engine.stages.health import check_pools
 from burstd.engine.stages.nodes import scale_nodes
 from burstd.engine.stages.outlook import look_ahead
 from burstd.engine.stages.phase import name_phase
+from burstd.engine.stages.rest import at_rest, rest
 from burstd.engine.stages.signals import Signals, read_signals
 from burstd.engine.stages.sizing import size
 from burstd.model.actions import Hold
@@ -45,10 +46,13 @@ def decide(world: World, policy: BurstPolicy, state: BurstState, now: float) -> 
     health = check_pools(world, seen, plan, now)
     cloud = ask_cloud(world, seen, health, plan)
     sizing = size(world, seen, signals, outlook, cloud, plan, now)
-    placed = place(world, seen, outlook, health, cloud, sizing, plan)
-    share = share_out(world, seen, signals, outlook, placed, plan, now)
-    nodes = scale_nodes(world, seen, health, placed, share, plan, now)
-    phase = name_phase(world, seen, outlook, health, placed, share, nodes, plan, now)
+    if at_rest(world, seen, outlook, health, sizing):
+        placed, share, nodes, phase = rest(seen)
+    else:
+        placed = place(world, seen, outlook, health, cloud, sizing, plan)
+        share = share_out(world, seen, signals, outlook, placed, plan, now)
+        nodes = scale_nodes(world, seen, health, placed, share, plan, now)
+        phase = name_phase(world, seen, outlook, health, placed, share, nodes, plan, now)
     new_state = replace(
         seen.state,
         phase=phase.phase,
