@@ -24,7 +24,7 @@ from burstd.sim.scenario import build_scenario
 
 from .test_wakes import CASES, fleet, trace
 
-DECIDE = importlib.import_module("burstd.engine.decide")
+DECIDE: Any = importlib.import_module("burstd.engine.decide")  # the module; `decide` is its function
 
 
 @contextmanager
