@@ -116,6 +116,7 @@ def test_syncs_and_follows_added_modified_deleted(control_plane: ControlPlane) -
             allocating=Resources(0.5, 1 * GiB),
             ready=True,
             observed_at=NOW,
+            changed_at=NOW,
         )
         rv0 = int(cache.resource_version or 0)
 
