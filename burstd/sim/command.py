@@ -12,44 +12,15 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from burstd.model.quantities import parse_duration
 from burstd.policy.spec import BurstPolicy
+from burstd.sim.argtypes import base_replicas, duration, peak_replicas
 from burstd.sim.demand_source import add_demand_arguments, check_demand_arguments, load_demand
 from burstd.sim.files import InputError, load_fleet, load_policy
-from burstd.sim.fleet import MAX_PEAK_REPLICAS
 from burstd.sim.runner import Decider, EngineFailed
 from burstd.sim.scenario import Scenario, ScenarioError, build_scenario
-from burstd.sim.trace import parse_base_replicas
 
 EXIT_INPUT = 1
 EXIT_ENGINE = 70
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    if value > MAX_PEAK_REPLICAS:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_PEAK_REPLICAS}, got {value}")
-    return value
-
-
-def _base_replicas(text: str) -> str:
-    try:
-        parse_base_replicas(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,20 +42,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--peak-replicas",
         metavar="N",
-        type=_positive_int,
+        type=peak_replicas,
         help="scale the trace so its maximum is N replicas (overrides the fleet)",
     )
     parser.add_argument(
         "--base-replicas",
         metavar="M",
-        type=_base_replicas,
+        type=base_replicas,
         help="replicas the base holds: a number, or pNN, a percentile of the scaled trace "
         "(overrides the fleet)",
     )
     parser.add_argument(
         "--provision-delay",
         metavar="DURATION",
-        type=_duration,
+        type=duration,
         help="time for a cloud node to become Ready, e.g. 3m (overrides the fleet, all pools)",
     )
     parser.add_argument(

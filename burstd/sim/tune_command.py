@@ -17,7 +17,8 @@ from typing import TextIO
 
 from burstd.model.quantities import parse_percent
 from burstd.policy.spec import PolicyInvalid
-from burstd.sim.command import _base_replicas, _duration, _positive_int, scenario_of
+from burstd.sim.argtypes import base_replicas, duration, peak_replicas, whole_number
+from burstd.sim.command import scenario_of
 from burstd.sim.demand_source import add_demand_arguments, check_demand_arguments
 from burstd.sim.files import BUNDLED_POLICY, InputError, data_dir, load_policy
 from burstd.sim.front import DEFAULT_BUDGET, Caps, SplitError
@@ -70,16 +71,6 @@ def _grid(text: str) -> tuple[str, tuple[str | int | float, ...]]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``burstd tune``'s options to ``parser``."""
     parser.description = (
@@ -97,11 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="SimulatedFleet YAML (default: the bundled fleet: peak 400 replicas, base p70, "
         "provisioning delay 3m)",
     )
-    parser.add_argument("--peak-replicas", metavar="N", type=_positive_int, help="as for burstd simulate")
-    parser.add_argument("--base-replicas", metavar="M", type=_base_replicas, help="as for burstd simulate")
-    parser.add_argument(
-        "--provision-delay", metavar="DURATION", type=_duration, help="as for burstd simulate"
-    )
+    parser.add_argument("--peak-replicas", metavar="N", type=peak_replicas, help="as for burstd simulate")
+    parser.add_argument("--base-replicas", metavar="M", type=base_replicas, help="as for burstd simulate")
+    parser.add_argument("--provision-delay", metavar="DURATION", type=duration, help="as for burstd simulate")
     parser.add_argument("--seed", metavar="S", type=int, default=0, help="as for burstd simulate (default 0)")
     objective = parser.add_mutually_exclusive_group()
     objective.add_argument(
@@ -147,14 +136,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--budget",
         metavar="N",
-        type=_jobs,
+        type=whole_number,
         default=DEFAULT_BUDGET,
         help=f"the most burstd simulations per search (default {DEFAULT_BUDGET})",
     )
     parser.add_argument(
         "--jobs",
         metavar="N",
-        type=_jobs,
+        type=whole_number,
         help="simulations run in parallel (default: the number of CPUs)",
     )
     parser.add_argument(
