@@ -98,9 +98,11 @@ class WorldBuilder:
     def _first_published(self, r: float) -> float:
         """When the numbers visible at refresh ``r`` were first published: the first refresh after they
         changed (Karmada writes a Cluster's status only when it changed); 0 for the initial numbers."""
+        if self.lag <= 0:  # no lag: every summary is current
+            return r
         since = self._history[0][0]
-        if self.lag <= 0 or since == -math.inf:
-            return r if self.lag <= 0 else 0.0
+        if since == -math.inf:  # the numbers the run started with
+            return 0.0
         return (math.floor(since / self.lag) + 1) * self.lag
 
     def clusters(self, t: float) -> dict[str, ClusterSummary]:
